@@ -1,0 +1,1 @@
+cpdef str transliterate(str text)
