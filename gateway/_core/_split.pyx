@@ -245,10 +245,13 @@ cdef object _too_many(bint gsm, Py_ssize_t units, Py_ssize_t needed, bint udh16)
     )
 
 
-cdef inline str _choose(str text, bint transliterate, Py_ssize_t* gsm_units, bint* changed):
-    """The text to send: the transliterated one only when that makes it fit GSM-7 (otherwise the
-    message is UCS-2 either way and the original loses nothing)."""
+cdef inline str _choose(str text, bint transliterate, bint udh16, Py_ssize_t* gsm_units,
+                        bint* changed):
+    """The text to send. The transliterated one is chosen only when it makes the text GSM-7
+    without costing more parts ('…' is 1 UCS-2 unit but 3 septets); otherwise the message goes
+    as it is, in UCS-2, which loses nothing."""
     cdef str t
+    cdef Py_ssize_t u, before, after
     gsm_units[0] = _gsm7_units(text)
     changed[0] = False
     if transliterate and gsm_units[0] < 0:
@@ -256,24 +259,31 @@ cdef inline str _choose(str text, bint transliterate, Py_ssize_t* gsm_units, bin
         if t is not text:
             u = _gsm7_units(t)
             if u >= 0:
-                gsm_units[0] = u
-                changed[0] = True
-                return t
+                before = _parts_needed(text, False, _utf16_units(text), udh16)
+                after = _parts_needed(t, True, u, udh16)
+                if after <= before:
+                    gsm_units[0] = u
+                    changed[0] = True
+                    return t
     return text
 
 
-def plan(str text not None, *, int ref=0, bint udh16=False, bint transliterate=False) -> Plan:
+def plan(str text not None, *, ref=0, bint udh16=False, bint transliterate=False) -> Plan:
     """Encode and split a text into complete short_message payloads (see gateway.codec.plan)."""
     cdef Py_ssize_t gsm_units, units, nparts, k, udh_len
+    cdef int cref
     cdef bint changed, gsm
     cdef Py_ssize_t starts[MAX_PARTS + 1]
     cdef Py_ssize_t sizes[MAX_PARTS]
+    if type(ref) is not int and not isinstance(ref, int):
+        raise TypeError(f"ref must be an int, not {type(ref).__name__}")
     if ref < 0 or ref > (0xFFFF if udh16 else 0xFF):
         raise ValueError(
             f"ref {ref} is out of range: a {'16' if udh16 else '8'}-bit concatenation reference "
             f"is 0 to {0xFFFF if udh16 else 0xFF}"
         )
-    text = _choose(text, transliterate, &gsm_units, &changed)
+    cref = ref
+    text = _choose(text, transliterate, udh16, &gsm_units, &changed)
     gsm = gsm_units >= 0
     units = gsm_units if gsm else _utf16_units(text)
     cdef Plan p = Plan.__new__(Plan)
@@ -294,7 +304,7 @@ def plan(str text not None, *, int ref=0, bint udh16=False, bint transliterate=F
     texts = []
     for k in range(nparts):
         parts.append(_payload(text, starts[k], starts[k + 1], sizes[k], gsm, udh_len, udh16,
-                              ref, nparts, k + 1))
+                              cref, nparts, k + 1))
         texts.append(PyUnicode_Substring(text, starts[k], starts[k + 1]))
     p.esm_class = ESM_UDHI
     p.parts = tuple(parts)
@@ -306,7 +316,7 @@ def count(str text not None, *, bint transliterate=False, bint udh16=False) -> C
     """What a text costs (see gateway.codec.count); no payload is built."""
     cdef Py_ssize_t gsm_units, units
     cdef bint changed, gsm
-    text = _choose(text, transliterate, &gsm_units, &changed)
+    text = _choose(text, transliterate, udh16, &gsm_units, &changed)
     gsm = gsm_units >= 0
     units = gsm_units if gsm else _utf16_units(text)
     cdef Count c = Count.__new__(Count)
@@ -386,7 +396,8 @@ cdef inline int _text_kind(int dc):
 
 def decode(payload, int data_coding, *, bint udhi=False, bint packed=False) -> Decoded:
     """Text and concatenation info of a received short_message (see gateway.codec.decode)."""
-    cdef bytes raw = payload if type(payload) is bytes else bytes(payload)
+    # memoryview() first: bytes(5) would be five NULs, not a TypeError.
+    cdef bytes raw = payload if type(payload) is bytes else bytes(memoryview(payload))
     cdef const uint8_t[::1] buf = raw
     cdef int kind = _text_kind(data_coding)
     cdef Py_ssize_t start = 0, fill = 0
