@@ -24,6 +24,8 @@ SANS_IO = [
     "gateway/smpp/events.py",
     "gateway/smpp/errors.py",
     "gateway/smpp/session.py",
+    "gateway/smpp/receipts.py",
+    "gateway/smpp/reassembly.py",
     "gateway/api/protocol.py",
 ]
 LMDB_ALLOWED = {"gateway/storage.py", "gateway/outbox.py", "gateway/receipts.py"}
