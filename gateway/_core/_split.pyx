@@ -9,9 +9,14 @@ in which an ESC pair or a surrogate pair is never cut.
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t
+from libc.string cimport memcpy
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 
 from gateway._core._text cimport (
-    GW_GSM7_NONE, GW_GSM7_EXT, GW_GSM7_ESC, gw_gsm7_init, gw_gsm7_lookup, is_surrogate,
+    GW_GSM7_NONE, GW_GSM7_EXT, GW_GSM7_ESC, gw_gsm7_init, gw_gsm7_lookup, gw_gsm7_from_latin1,
+    is_surrogate,
     write_utf16be, PyUnicode_KIND, PyUnicode_DATA, PyUnicode_READ, PyUnicode_GET_LENGTH,
     PyUnicode_Substring, PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyUnicode_1BYTE_KIND,
     PyUnicode_2BYTE_KIND,
@@ -53,11 +58,21 @@ cdef class Plan:
     cdef readonly int esm_class
     cdef readonly Py_ssize_t units
     cdef readonly tuple parts
-    cdef readonly tuple texts
     cdef readonly bint transliterated
+    # The encoded text and the UDH size, from which ``texts`` is derived on first use: the hot
+    # path (building payloads) does not pay for substrings nobody reads.
+    cdef str _text
+    cdef bint _udh16
+    cdef tuple _texts
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Plan objects are made by gateway.codec.plan()")
+
+    @property
+    def texts(self) -> tuple:
+        if self._texts is None:
+            self._texts = _texts_of(self._text, self._udh16)
+        return self._texts
 
     def __repr__(self):
         return (
@@ -115,81 +130,187 @@ cdef class Decoded:
 
 
 # ---------------------------------------------------------------------------------------------
-# Scanning and splitting
+# Encoding and splitting
+#
+# One pass encodes the whole text into a C buffer (unpacked septets, or UTF-16BE), with a loop
+# specialised for each PEP 393 storage width. Splitting then works on the encoded buffer: a part
+# ends ``cap`` units after it starts, one unit earlier when that would cut an ESC pair (an ESC
+# octet is always the first of a pair: no extension code is 0x1B) or a surrogate pair (a high
+# surrogate in the last unit). Each part's octets are one memcpy away.
+
+cdef enum:
+    STACK_BUFFER = 1024   # octets; longer texts take a heap buffer
 
 
-cdef Py_ssize_t _gsm7_units(str text) except -2:
-    """Septets of the text, or -1 when a character is not GSM-7."""
+cdef Py_ssize_t _encode_gsm7(str text, uint8_t* out) noexcept:
+    """Unpacked septets of the text into ``out`` (room for 2 octets per character); returns the
+    septet count, or -1 at the first character GSM-7 lacks."""
     cdef int kind = PyUnicode_KIND(text)
     cdef const void* data = PyUnicode_DATA(text)
-    cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text), total = 0
+    cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text), k = 0
+    cdef const uint8_t* s1
+    cdef const uint16_t* s2
+    cdef const uint32_t* s4
     cdef uint16_t v
+    if kind == PyUnicode_1BYTE_KIND:
+        s1 = <const uint8_t*>data
+        for i in range(n):
+            v = gw_gsm7_from_latin1[s1[i]]
+            if v < 0x80:
+                out[k] = <uint8_t>v
+                k += 1
+            elif v == GW_GSM7_NONE:
+                return -1
+            else:
+                out[k] = GW_GSM7_ESC
+                out[k + 1] = <uint8_t>(v & 0x7F)
+                k += 2
+        return k
+    if kind == PyUnicode_2BYTE_KIND:
+        s2 = <const uint16_t*>data
+        for i in range(n):
+            v = gw_gsm7_lookup(s2[i])
+            if v < 0x80:
+                out[k] = <uint8_t>v
+                k += 1
+            elif v == GW_GSM7_NONE:
+                return -1
+            else:
+                out[k] = GW_GSM7_ESC
+                out[k + 1] = <uint8_t>(v & 0x7F)
+                k += 2
+        return k
+    s4 = <const uint32_t*>data
     for i in range(n):
-        v = gw_gsm7_lookup(PyUnicode_READ(kind, data, i))
-        if v == GW_GSM7_NONE:
+        v = gw_gsm7_lookup(s4[i])
+        if v < 0x80:
+            out[k] = <uint8_t>v
+            k += 1
+        elif v == GW_GSM7_NONE:
             return -1
-        total += 1 + ((v >> 8) & 1)
-    return total
+        else:
+            out[k] = GW_GSM7_ESC
+            out[k + 1] = <uint8_t>(v & 0x7F)
+            k += 2
+    return k
 
 
-cdef Py_ssize_t _utf16_units(str text) except -1:
-    """UTF-16 code units of the text; a lone surrogate cannot be sent and raises InvalidText."""
+cdef Py_ssize_t _encode_utf16(str text, uint8_t* out) except -1:
+    """UTF-16BE of the text into ``out`` (room for 4 octets per character); returns the units.
+    A lone surrogate cannot be sent: InvalidText."""
     cdef int kind = PyUnicode_KIND(text)
     cdef const void* data = PyUnicode_DATA(text)
-    cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text), total = n
+    cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text), k = 0
+    cdef const uint8_t* s1
+    cdef const uint16_t* s2
+    cdef const uint32_t* s4
     cdef uint32_t cp
     if kind == PyUnicode_1BYTE_KIND:
+        s1 = <const uint8_t*>data
+        for i in range(n):
+            out[2 * i] = 0
+            out[2 * i + 1] = s1[i]
         return n
+    if kind == PyUnicode_2BYTE_KIND:
+        s2 = <const uint16_t*>data
+        for i in range(n):
+            cp = s2[i]
+            if is_surrogate(cp):
+                raise _lone_surrogate(cp, i)
+            out[2 * i] = <uint8_t>(cp >> 8)
+            out[2 * i + 1] = <uint8_t>(cp & 0xFF)
+        return n
+    s4 = <const uint32_t*>data
     for i in range(n):
-        cp = PyUnicode_READ(kind, data, i)
-        if cp >= 0x10000:
-            total += 1
-        elif is_surrogate(cp):
-            raise InvalidText(
-                f"lone surrogate U+{cp:04X} at index {i}: the text is not valid Unicode"
-            )
-    return total
+        cp = s4[i]
+        if is_surrogate(cp):
+            raise _lone_surrogate(cp, i)
+        k += write_utf16be(out + k, cp)
+    return k >> 1
 
 
-cdef Py_ssize_t _split(str text, bint gsm, Py_ssize_t cap, Py_ssize_t* starts,
-                       Py_ssize_t* sizes) noexcept:
-    """Greedy split into parts of at most ``cap`` units with atomic ESC and surrogate pairs.
+cdef object _lone_surrogate(uint32_t cp, Py_ssize_t i):
+    return InvalidText(f"lone surrogate U+{cp:04X} at index {i}: the text is not valid Unicode")
 
-    Fills ``starts`` (character index where part k begins, plus the end index after the last part)
-    and ``sizes`` (units of part k) for the first MAX_PARTS parts, and returns the number of parts
-    the text needs, which may be larger than MAX_PARTS (then the arrays hold only a prefix).
-    """
-    cdef int kind = PyUnicode_KIND(text)
-    cdef const void* data = PyUnicode_DATA(text)
-    cdef Py_ssize_t i, n = PyUnicode_GET_LENGTH(text), used = 0, nparts = 1, c
-    cdef uint32_t cp
-    starts[0] = 0
-    for i in range(n):
-        cp = PyUnicode_READ(kind, data, i)
-        if gsm:
-            c = 1 + ((gw_gsm7_lookup(cp) >> 8) & 1)
-        else:
-            c = 1 + (cp >= 0x10000)
-        if used + c > cap:
-            if nparts <= MAX_PARTS:
-                sizes[nparts - 1] = used
-                if nparts < MAX_PARTS:
-                    starts[nparts] = i
-            nparts += 1
-            used = 0
-        used += c
-    if nparts <= MAX_PARTS:
-        sizes[nparts - 1] = used
-        starts[nparts] = n
+
+cdef struct Encoded:
+    # A text encoded once: the buffer (the caller's stack buffer, or the heap for long texts),
+    # the encoding, and the size in units.
+    uint8_t* buf
+    bint heap
+    bint gsm
+    Py_ssize_t units
+
+
+cdef int _encode(Encoded* enc, str text, uint8_t* stack) except -1:
+    """Encode into ``stack`` (STACK_BUFFER octets) when it fits, else into a heap buffer that
+    ``_release`` frees."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+    enc.heap = False
+    enc.buf = stack
+    if 4 * n > STACK_BUFFER:
+        enc.buf = <uint8_t*>PyMem_Malloc(4 * n)
+        if enc.buf == NULL:
+            raise MemoryError()
+        enc.heap = True
+    enc.units = _encode_gsm7(text, enc.buf)
+    enc.gsm = enc.units >= 0
+    if not enc.gsm:
+        try:
+            enc.units = _encode_utf16(text, enc.buf)
+        except BaseException:
+            _release(enc)
+            raise
+    return 0
+
+
+cdef inline void _release(Encoded* enc) noexcept:
+    if enc.heap:
+        PyMem_Free(enc.buf)
+        enc.heap = False
+
+
+cdef inline Py_ssize_t _single(const Encoded* enc) noexcept:
+    return GSM7_SINGLE if enc.gsm else UCS2_SINGLE
+
+
+cdef inline bint _cuts_pair(const Encoded* enc, Py_ssize_t end) noexcept:
+    """Would a part ending before unit ``end`` cut an ESC or a surrogate pair?"""
+    if enc.gsm:
+        return enc.buf[end - 1] == GW_GSM7_ESC
+    return (enc.buf[2 * (end - 1)] & 0xFC) == 0xD8
+
+
+cdef Py_ssize_t _split(const Encoded* enc, Py_ssize_t cap, Py_ssize_t* ends) noexcept:
+    """Unit offsets where each part ends (for the first MAX_PARTS parts); returns the number of
+    parts, which may exceed MAX_PARTS."""
+    cdef Py_ssize_t pos = 0, end, nparts = 0
+    if enc.units <= _single(enc):
+        ends[0] = enc.units
+        return 1
+    while pos < enc.units:
+        end = pos + cap
+        if end >= enc.units:
+            end = enc.units
+        elif _cuts_pair(enc, end):
+            end -= 1
+        if nparts < MAX_PARTS:
+            ends[nparts] = end
+        nparts += 1
+        pos = end
     return nparts
 
 
-cdef Py_ssize_t _parts_needed(str text, bint gsm, Py_ssize_t units, bint udh16):
-    cdef Py_ssize_t starts[MAX_PARTS + 1]
-    cdef Py_ssize_t sizes[MAX_PARTS]
-    if units <= (GSM7_SINGLE if gsm else UCS2_SINGLE):
-        return 1
-    return _split(text, gsm, _concat_cap(gsm, udh16), starts, sizes)
+cdef Py_ssize_t _pairs(const Encoded* enc, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """Characters that take two units between units ``start`` and ``end``."""
+    cdef Py_ssize_t i, count = 0
+    if enc.gsm:
+        for i in range(start, end):
+            count += enc.buf[i] == GW_GSM7_ESC
+    else:
+        for i in range(start, end):
+            count += (enc.buf[2 * i] & 0xFC) == 0xD8
+    return count
 
 
 cdef inline Py_ssize_t _concat_cap(bint gsm, bint udh16) noexcept:
@@ -198,39 +319,21 @@ cdef inline Py_ssize_t _concat_cap(bint gsm, bint udh16) noexcept:
     return UCS2_CONCAT16 if udh16 else UCS2_CONCAT8
 
 
-cdef inline uint8_t* _write_udh(uint8_t* p, bint udh16, int ref, int total, int seq) noexcept:
+cdef bytes _part(const Encoded* enc, Py_ssize_t start, Py_ssize_t end, bint udh16, int ref,
+                 int total, int seq):
+    """One part's short_message: the concatenation UDH then the units [start, end)."""
+    cdef Py_ssize_t width = 1 if enc.gsm else 2
+    cdef Py_ssize_t udh_len = UDH16_LEN if udh16 else UDH8_LEN
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, udh_len + width * (end - start))
+    cdef uint8_t* p = <uint8_t*>PyBytes_AS_STRING(out)
     if udh16:
         p[0] = 6; p[1] = 0x08; p[2] = 4
         p[3] = <uint8_t>(ref >> 8); p[4] = <uint8_t>(ref & 0xFF)
         p[5] = <uint8_t>total; p[6] = <uint8_t>seq
-        return p + 7
-    p[0] = 5; p[1] = 0x00; p[2] = 3
-    p[3] = <uint8_t>ref; p[4] = <uint8_t>total; p[5] = <uint8_t>seq
-    return p + 6
-
-
-cdef bytes _payload(str text, Py_ssize_t start, Py_ssize_t end, Py_ssize_t units, bint gsm,
-                    Py_ssize_t udh_len, bint udh16, int ref, int total, int seq):
-    """One part's short_message: the UDH (when udh_len > 0) then the characters [start, end)."""
-    cdef int kind = PyUnicode_KIND(text)
-    cdef const void* data = PyUnicode_DATA(text)
-    cdef Py_ssize_t size = udh_len + (units if gsm else 2 * units), i
-    cdef bytes out = PyBytes_FromStringAndSize(NULL, size)
-    cdef uint8_t* p = <uint8_t*>PyBytes_AS_STRING(out)
-    cdef uint16_t v
-    if udh_len:
-        p = _write_udh(p, udh16, ref, total, seq)
-    if gsm:
-        for i in range(start, end):
-            v = gw_gsm7_lookup(PyUnicode_READ(kind, data, i))
-            if v & GW_GSM7_EXT:
-                p[0] = GW_GSM7_ESC
-                p += 1
-            p[0] = <uint8_t>(v & 0x7F)
-            p += 1
     else:
-        for i in range(start, end):
-            p += write_utf16be(p, PyUnicode_READ(kind, data, i))
+        p[0] = 5; p[1] = 0x00; p[2] = 3
+        p[3] = <uint8_t>ref; p[4] = <uint8_t>total; p[5] = <uint8_t>seq
+    memcpy(p + udh_len, enc.buf + width * start, width * (end - start))
     return out
 
 
@@ -245,96 +348,157 @@ cdef object _too_many(bint gsm, Py_ssize_t units, Py_ssize_t needed, bint udh16)
     )
 
 
-cdef inline str _choose(str text, bint transliterate, bint udh16, Py_ssize_t* gsm_units,
-                        bint* changed):
-    """The text to send. The transliterated one is chosen only when it makes the text GSM-7
-    without costing more parts ('…' is 1 UCS-2 unit but 3 septets); otherwise the message goes
-    as it is, in UCS-2, which loses nothing."""
+cdef Py_ssize_t _parts_of(const Encoded* enc, bint udh16) noexcept:
+    cdef Py_ssize_t ends[MAX_PARTS]
+    return _split(enc, _concat_cap(enc.gsm, udh16), ends)
+
+
+cdef str _choose(str text, bint transliterate, bint udh16, Encoded* enc, uint8_t* stack,
+                 bint* changed):
+    """Encode the text to send into ``enc`` and return it. The transliterated text is chosen
+    only when it makes the text GSM-7 without costing more parts ('…' is 1 UCS-2 unit but 3
+    septets); otherwise the message goes as it is, in UCS-2, which loses nothing."""
+    cdef Encoded alt
+    cdef uint8_t* alt_stack
     cdef str t
-    cdef Py_ssize_t u, before, after
-    gsm_units[0] = _gsm7_units(text)
     changed[0] = False
-    if transliterate and gsm_units[0] < 0:
-        t = _transliterate(text)
-        if t is not text:
-            u = _gsm7_units(t)
-            if u >= 0:
-                before = _parts_needed(text, False, _utf16_units(text), udh16)
-                after = _parts_needed(t, True, u, udh16)
-                if after <= before:
-                    gsm_units[0] = u
-                    changed[0] = True
-                    return t
+    _encode(enc, text, stack)
+    if not transliterate or enc.gsm:
+        return text
+    t = _transliterate(text)
+    if t is text:
+        return text
+    alt_stack = <uint8_t*>PyMem_Malloc(STACK_BUFFER)
+    if alt_stack == NULL:
+        _release(enc)
+        raise MemoryError()
+    try:
+        _encode(&alt, t, alt_stack)
+    except BaseException:
+        PyMem_Free(alt_stack)
+        _release(enc)
+        raise
+    if alt.gsm and _parts_of(&alt, udh16) <= _parts_of(enc, udh16):
+        # The transliterated encoding wins: copy it into the caller's buffers.
+        _release(enc)
+        if alt.heap:
+            enc.buf = alt.buf
+            enc.heap = True
+        else:
+            enc.buf = stack
+            enc.heap = False
+            memcpy(stack, alt.buf, alt.units)
+        enc.gsm = True
+        enc.units = alt.units
+        changed[0] = True
+        PyMem_Free(alt_stack)
+        return t
+    _release(&alt)
+    PyMem_Free(alt_stack)
     return text
+
+
+cdef tuple _texts_of(str text, bint udh16):
+    """The text each part of a multi-part plan carries (the split again, without payloads)."""
+    cdef Encoded enc
+    cdef uint8_t stack[STACK_BUFFER]
+    cdef Py_ssize_t ends[MAX_PARTS]
+    cdef Py_ssize_t nparts, k, start = 0, cstart = 0, chars
+    _encode(&enc, text, stack)
+    try:
+        nparts = _split(&enc, _concat_cap(enc.gsm, udh16), ends)
+        texts = []
+        for k in range(nparts):
+            chars = ends[k] - start - _pairs(&enc, start, ends[k])
+            texts.append(PyUnicode_Substring(text, cstart, cstart + chars))
+            cstart += chars
+            start = ends[k]
+        return tuple(texts)
+    finally:
+        _release(&enc)
 
 
 def plan(str text not None, *, ref=0, bint udh16=False, bint transliterate=False) -> Plan:
     """Encode and split a text into complete short_message payloads (see gateway.codec.plan)."""
-    cdef Py_ssize_t gsm_units, units, nparts, k, udh_len
+    cdef Py_ssize_t nparts, k, start
     cdef int cref
-    cdef bint changed, gsm
-    cdef Py_ssize_t starts[MAX_PARTS + 1]
-    cdef Py_ssize_t sizes[MAX_PARTS]
+    cdef bint changed
+    cdef Encoded enc
+    cdef uint8_t stack[STACK_BUFFER]
+    cdef Py_ssize_t ends[MAX_PARTS]
+    cdef long long wide
     if type(ref) is not int and not isinstance(ref, int):
         raise TypeError(f"ref must be an int, not {type(ref).__name__}")
-    if ref < 0 or ref > (0xFFFF if udh16 else 0xFF):
+    try:
+        wide = ref
+    except OverflowError:
+        wide = -1
+    if wide < 0 or wide > (0xFFFF if udh16 else 0xFF):
         raise ValueError(
             f"ref {ref} is out of range: a {'16' if udh16 else '8'}-bit concatenation reference "
             f"is 0 to {0xFFFF if udh16 else 0xFF}"
         )
-    cref = ref
-    text = _choose(text, transliterate, udh16, &gsm_units, &changed)
-    gsm = gsm_units >= 0
-    units = gsm_units if gsm else _utf16_units(text)
-    cdef Plan p = Plan.__new__(Plan)
-    p.encoding = GSM7 if gsm else UCS2
-    p.data_coding = 0 if gsm else 8
-    p.units = units
-    p.transliterated = changed
-    if units <= (GSM7_SINGLE if gsm else UCS2_SINGLE):
-        p.esm_class = 0
-        p.parts = (_payload(text, 0, PyUnicode_GET_LENGTH(text), units, gsm, 0, 0, 0, 0, 0),)
-        p.texts = (text,)
+    cref = <int>wide
+    text = _choose(text, transliterate, udh16, &enc, stack, &changed)
+    try:
+        p = <Plan>Plan.__new__(Plan)
+        p.encoding = GSM7 if enc.gsm else UCS2
+        p.data_coding = 0 if enc.gsm else 8
+        p.units = enc.units
+        p.transliterated = changed
+        if enc.units <= _single(&enc):
+            p.esm_class = 0
+            p.parts = (PyBytes_FromStringAndSize(<char*>enc.buf,
+                                                 enc.units if enc.gsm else 2 * enc.units),)
+            p._texts = (text,)
+            return p
+        nparts = _split(&enc, _concat_cap(enc.gsm, udh16), ends)
+        if nparts > MAX_PARTS:
+            raise _too_many(enc.gsm, enc.units, nparts, udh16)
+        parts = PyTuple_New(nparts)
+        start = 0
+        for k in range(nparts):
+            part = _part(&enc, start, ends[k], udh16, cref, nparts, k + 1)
+            Py_INCREF(part)
+            PyTuple_SET_ITEM(parts, k, part)
+            start = ends[k]
+        p.esm_class = ESM_UDHI
+        p.parts = parts
+        p._text = text
+        p._udh16 = udh16
         return p
-    nparts = _split(text, gsm, _concat_cap(gsm, udh16), starts, sizes)
-    if nparts > MAX_PARTS:
-        raise _too_many(gsm, units, nparts, udh16)
-    udh_len = UDH16_LEN if udh16 else UDH8_LEN
-    parts = []
-    texts = []
-    for k in range(nparts):
-        parts.append(_payload(text, starts[k], starts[k + 1], sizes[k], gsm, udh_len, udh16,
-                              cref, nparts, k + 1))
-        texts.append(PyUnicode_Substring(text, starts[k], starts[k + 1]))
-    p.esm_class = ESM_UDHI
-    p.parts = tuple(parts)
-    p.texts = tuple(texts)
-    return p
+    finally:
+        _release(&enc)
 
 
 def count(str text not None, *, bint transliterate=False, bint udh16=False) -> Count:
     """What a text costs (see gateway.codec.count); no payload is built."""
-    cdef Py_ssize_t gsm_units, units
-    cdef bint changed, gsm
-    text = _choose(text, transliterate, udh16, &gsm_units, &changed)
-    gsm = gsm_units >= 0
-    units = gsm_units if gsm else _utf16_units(text)
-    cdef Count c = Count.__new__(Count)
-    c.encoding = GSM7 if gsm else UCS2
-    c.units = units
-    c.transliterated = changed
-    c.parts = _parts_needed(text, gsm, units, udh16)
-    if c.parts == 1:
-        c.per_part = GSM7_SINGLE if gsm else UCS2_SINGLE
-    else:
-        c.per_part = _concat_cap(gsm, udh16)
-    return c
+    cdef bint changed
+    cdef Encoded enc
+    cdef uint8_t stack[STACK_BUFFER]
+    _choose(text, transliterate, udh16, &enc, stack, &changed)
+    try:
+        c = <Count>Count.__new__(Count)
+        c.encoding = GSM7 if enc.gsm else UCS2
+        c.units = enc.units
+        c.transliterated = changed
+        c.parts = _parts_of(&enc, udh16)
+        c.per_part = _single(&enc) if c.parts == 1 else _concat_cap(enc.gsm, udh16)
+        return c
+    finally:
+        _release(&enc)
 
 
 def encode_ucs2(str text not None) -> bytes:
     """UTF-16BE without BOM (data_coding 8); characters beyond the BMP become surrogate pairs."""
-    cdef Py_ssize_t units = _utf16_units(text)
-    return _payload(text, 0, PyUnicode_GET_LENGTH(text), units, False, 0, 0, 0, 0, 0)
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+    cdef uint8_t* buf = <uint8_t*>PyMem_Malloc(4 * n + 1)
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        return PyBytes_FromStringAndSize(<char*>buf, 2 * _encode_utf16(text, buf))
+    finally:
+        PyMem_Free(buf)
 
 
 def decode_ucs2(const uint8_t[::1] data) -> str:

@@ -5,6 +5,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 cdef extern from "gsm7.h":
     const uint16_t GW_GSM7_TO_UCS[128]
     uint16_t gw_gsm7_ext_to_ucs[128]
+    uint16_t gw_gsm7_from_latin1[256]
     void gw_gsm7_init()
     uint16_t gw_gsm7_lookup(uint32_t cp) nogil
     int GW_GSM7_ESC
