@@ -1,0 +1,571 @@
+"""Operator links over trio: the only SMPP code that does I/O.
+
+An ``Operator`` is one carrier: N binds (each a ``Link`` task in the operator's nursery) that take
+parts from one shared queue, so a slow or dead bind never holds messages another could send. Each
+link connects (optionally over TLS), binds, then runs three tasks on one ``Session``: a reader that
+feeds received bytes to the session, a writer that fills the window from the queue without waiting
+for each response, and a ticker that wakes at the session's next deadline (response time-outs,
+enquire_link). Every write goes through one FIFO lock and carries everything the session queued.
+
+What comes back to the layer above, on the ``outcomes`` channel, is one ``SubmitOutcome`` per job:
+accepted (with the operator's message id), failed (a permanent status, a generic_nack, or
+retries exhausted) or unknown (no response: time-out or connection loss; the operator may have
+taken it). Retryable statuses (throttled, queue full, system error, ...) put the job back at the
+head of the queue and pause the whole operator, with a pause that doubles while they continue and
+resets on success. Received deliver_sm/data_sm go to an ``InboundHandler`` in batches; they are
+acknowledged with the status it returns, after it returns (so a receipt is stored first).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+import structlog
+import trio
+
+from gateway.smpp.events import (
+    BindFailed,
+    BindMode,
+    Bound,
+    ConnectionLost,
+    Event,
+    NackReceived,
+    Outstanding,
+    PduRejected,
+    RequestReceived,
+    RequestTimedOut,
+    ResponseReceived,
+    Unbound,
+    UnexpectedResponse,
+)
+from gateway.smpp.pdu import CommandId, CommandStatus, Pdu, SubmitSm, is_retryable
+from gateway.smpp.session import RemoteProtocolError, Role, Session
+
+log = structlog.get_logger("gateway.smpp")
+
+#: Bytes asked of the socket per read: enough for a few hundred responses in one go.
+READ_SIZE = 64 * 1024
+
+#: Bind statuses that no amount of retrying fixes (bad credentials): back off to the maximum.
+BIND_CREDENTIAL_ERRORS = frozenset({CommandStatus.ESME_RINVPASWD, CommandStatus.ESME_RINVSYSID})
+
+#: Statuses that mean "slow down" rather than "something broke": they pause the operator.
+THROTTLE_STATUSES = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkSettings:
+    """How to reach and bind to one operator, and the timings of its links."""
+
+    name: str
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str = ""
+    mode: BindMode = BindMode.TRANSCEIVER
+    #: Unanswered submit_sm per bind.
+    window: int = 10
+    response_timeout: float = 10.0
+    enquire_link_interval: float = 30.0
+    connect_timeout: float = 10.0
+    bind_timeout: float = 10.0
+    #: Reconnect backoff: doubles from ``reconnect_initial`` up to ``reconnect_max``, with jitter.
+    reconnect_initial: float = 1.0
+    reconnect_max: float = 60.0
+    #: How often a job refused with a retryable status is tried before it fails for good.
+    max_attempts: int = 5
+    #: Operator-wide pause after a retryable status: doubles up to the maximum, resets on success.
+    throttle_initial: float = 0.5
+    throttle_max: float = 30.0
+    tls: bool = False
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
+    #: Grace for answering our unbind when the link stops.
+    unbind_timeout: float = 2.0
+
+
+@dataclass(slots=True, eq=False)
+class SubmitJob:
+    """One part to send. ``tag`` is the caller's (e.g. message id and part number)."""
+
+    pdu: SubmitSm
+    tag: object = None
+    attempts: int = 0
+
+
+class Outcome(Enum):
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+    #: No response: time-out or connection loss. The operator may have accepted it.
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitOutcome:
+    tag: object
+    outcome: Outcome
+    #: The submit_sm_resp status (None when there was no response).
+    command_status: int | None = None
+    #: The operator's id for the message (accepted only).
+    message_id: str | None = None
+    attempts: int = 0
+    #: Why, for failures and unknown outcomes, in words for logs and the user.
+    reason: str = ""
+    #: Which operator and link answered.
+    operator: str = ""
+
+
+class InboundHandler(Protocol):
+    """Takes a batch of deliver_sm / data_sm from one read and returns one command_status per
+    PDU (0 to acknowledge; e.g. ESME_RX_T_APPN or ESME_RMSGQFUL to have the SMSC redeliver)."""
+
+    async def __call__(self, operator: str, pdus: Sequence[Pdu]) -> Sequence[int]: ...
+
+
+class Throttle:
+    """Operator-wide pause after retryable statuses. Time is trio's clock."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self._delay = initial
+        self.paused_until = -math.inf
+
+    def hit(self, now: float) -> float:
+        """A retryable status arrived: pause (longer each time in a row); returns the pause."""
+        delay = self._delay
+        self.paused_until = max(self.paused_until, now + delay)
+        self._delay = min(self._delay * 2, self.maximum)
+        return delay
+
+    def ok(self) -> None:
+        self._delay = self.initial
+
+    async def wait(self) -> None:
+        while trio.current_time() < self.paused_until:
+            await trio.sleep_until(self.paused_until)
+
+
+class JobQueue:
+    """The parts waiting for an operator's links: bounded for new work (``put`` waits while it is
+    full: backpressure to the dispatcher), with retries going back to the head unbounded (they
+    are at most the links' windows). Readers and writers park on trio ParkingLots, so no task is
+    spawned per job."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"queue capacity must be at least 1, not {capacity}")
+        self.capacity = capacity
+        self._items: deque[SubmitJob] = deque()
+        self._readers = trio.lowlevel.ParkingLot()
+        self._writers = trio.lowlevel.ParkingLot()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def put(self, job: SubmitJob) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while len(self._items) >= self.capacity:
+            await self._writers.park()
+        self._items.append(job)
+        self._readers.unpark()
+
+    def put_nowait(self, job: SubmitJob) -> None:
+        """Raises trio.WouldBlock when the queue is full."""
+        if len(self._items) >= self.capacity:
+            raise trio.WouldBlock
+        self._items.append(job)
+        self._readers.unpark()
+
+    def put_front(self, job: SubmitJob) -> None:
+        self._items.appendleft(job)
+        self._readers.unpark()
+
+    async def get(self) -> SubmitJob:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while not self._items:
+            await self._readers.park()
+        return self._take()
+
+    def get_nowait(self) -> SubmitJob | None:
+        return self._take() if self._items else None
+
+    def _take(self) -> SubmitJob:
+        job = self._items.popleft()
+        self._writers.unpark()
+        if self._items:
+            self._readers.unpark()  # another link may take the next one
+        return job
+
+
+class Operator:
+    """One carrier's links, sharing a queue of jobs, a throttle and the outcome channel.
+
+    Feed it with ``await operator.submit(job)`` (waits while the queue is full: backpressure);
+    read ``SubmitOutcome``s from the channel given as ``outcomes``.
+    """
+
+    def __init__(
+        self,
+        settings: LinkSettings,
+        *,
+        outcomes: trio.MemorySendChannel[SubmitOutcome],
+        inbound: InboundHandler,
+        binds: int = 1,
+        queue_size: int = 1000,
+        rng: random.Random | None = None,
+        stream_factory: Callable[[LinkSettings], Awaitable[trio.abc.Stream]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.outcomes = outcomes
+        self.inbound = inbound
+        self.binds = binds
+        self.throttle = Throttle(settings.throttle_initial, settings.throttle_max)
+        self.queue = JobQueue(queue_size)
+        self.rng = rng or random.Random()
+        self.open_stream = stream_factory or open_operator_stream
+        self.links: list[Link] = []
+
+    async def submit(self, job: SubmitJob) -> None:
+        await self.queue.put(job)
+
+    @property
+    def bound_links(self) -> int:
+        return sum(1 for link in self.links if link.session is not None and link.session.is_bound)
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[Operator] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run every link until cancelled."""
+        async with trio.open_nursery() as nursery:
+            for index in range(self.binds):
+                link = Link(self, index)
+                self.links.append(link)
+                nursery.start_soon(link.run)
+            task_status.started(self)
+
+    async def report(self, outcome: SubmitOutcome) -> None:
+        await self.outcomes.send(outcome)
+
+
+async def open_operator_stream(settings: LinkSettings) -> trio.abc.Stream:
+    """TCP, wrapped in TLS when configured (certificate verification on unless disabled)."""
+    stream: trio.abc.Stream = await trio.open_tcp_stream(settings.host, settings.port)
+    if settings.tls:
+        context = ssl.create_default_context(cafile=settings.tls_ca_file)
+        if not settings.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        tls = trio.SSLStream(stream, context, server_hostname=settings.host)
+        await tls.do_handshake()
+        stream = tls
+    return stream
+
+
+class LinkClosed(Exception):
+    """The connection ended (peer closed, unbind, fatal protocol error, dead link)."""
+
+
+@dataclass(slots=True)
+class _Connection:
+    stream: trio.abc.Stream
+    session: Session
+    lock: trio.StrictFIFOLock = field(default_factory=trio.StrictFIFOLock)
+    window_changed: trio.Event = field(default_factory=trio.Event)
+
+
+class Link:
+    """One bind to the operator, reconnected forever with capped, jittered exponential backoff."""
+
+    def __init__(self, operator: Operator, index: int) -> None:
+        self.operator = operator
+        self.index = index
+        self.settings = operator.settings
+        self.session: Session | None = None
+        self.log = log.bind(operator=self.settings.name, link=index)
+
+    async def run(self) -> None:
+        delay = self.settings.reconnect_initial
+        while True:
+            bound = False
+            try:
+                bound = await self._connect_and_serve()
+                reason = "closed"
+            except (OSError, trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            except LinkClosed as exc:
+                reason = str(exc)
+            except _BindRefused as exc:
+                reason = str(exc)
+                if exc.status in BIND_CREDENTIAL_ERRORS:
+                    delay = self.settings.reconnect_max
+            if bound:
+                delay = self.settings.reconnect_initial
+            # Full jitter on the upper half: links of one operator do not reconnect in step.
+            pause = delay * (0.5 + self.operator.rng.random() / 2)
+            self.log.warning("smpp.link_down", reason=reason, retry_in=round(pause, 3))
+            await trio.sleep(pause)
+            delay = min(delay * 2, self.settings.reconnect_max)
+
+    async def _connect_and_serve(self) -> bool:
+        settings = self.settings
+        with trio.fail_after(settings.connect_timeout):
+            stream = await self.operator.open_stream(settings)
+        session = Session(
+            Role.ESME,
+            window=settings.window,
+            response_timeout=settings.response_timeout,
+            enquire_link_interval=settings.enquire_link_interval,
+        )
+        conn = _Connection(stream, session)
+        self.session = session
+        try:
+            await self._bind(conn)
+            self.log.info("smpp.bound", mode=settings.mode.value)
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._reader, conn, nursery.cancel_scope)
+                    nursery.start_soon(self._writer, conn)
+                    nursery.start_soon(self._ticker, conn)
+            finally:
+                await self._report_lost(session.connection_lost().unacknowledged, "connection lost")
+            return True
+        finally:
+            self.session = None
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(stream)
+
+    async def _bind(self, conn: _Connection) -> None:
+        s = self.settings
+        with trio.fail_after(s.bind_timeout):
+            conn.session.bind(
+                s.mode,
+                system_id=s.system_id,
+                password=s.password,
+                system_type=s.system_type,
+                now=trio.current_time(),
+            )
+            await self._flush(conn)
+            while True:
+                data = await conn.stream.receive_some(READ_SIZE)
+                if not data:
+                    raise LinkClosed("operator closed the connection during bind")
+                for event in conn.session.receive_data(data, now=trio.current_time()):
+                    if isinstance(event, Bound):
+                        return
+                    if isinstance(event, BindFailed):
+                        raise _BindRefused(event.command_status)
+                await self._flush(conn)
+
+    async def _flush(self, conn: _Connection) -> None:
+        async with conn.lock:
+            data = conn.session.data_to_send()
+            if data:
+                await conn.stream.send_all(data)
+
+    async def _reader(self, conn: _Connection, scope: trio.CancelScope) -> None:
+        while True:
+            data = await conn.stream.receive_some(READ_SIZE)
+            if not data:
+                raise LinkClosed("operator closed the connection")
+            try:
+                events = conn.session.receive_data(data, now=trio.current_time())
+            except RemoteProtocolError as exc:
+                await self._handle(conn, exc.events)
+                await self._flush(conn)
+                raise LinkClosed(f"protocol error: {exc}") from exc
+            try:
+                await self._handle(conn, events)
+            finally:
+                # Owed answers (our unbind_resp, deliver_sm_resps) go out even when closing.
+                with trio.move_on_after(self.settings.unbind_timeout) as flush_scope:
+                    flush_scope.shield = True
+                    await self._flush(conn)
+
+    async def _writer(self, conn: _Connection) -> None:
+        """Fill the window: one job awaited, then as many as are ready and fit, one write."""
+        session = conn.session
+        operator = self.operator
+        while True:
+            while session.window_free <= 0:
+                conn.window_changed = trio.Event()
+                await conn.window_changed.wait()
+            await operator.throttle.wait()
+            job = await operator.queue.get()
+            now = trio.current_time()
+            if now < operator.throttle.paused_until:  # a throttle arrived while we waited
+                operator.queue.put_front(job)
+                continue
+            self._send(session, job, now)
+            while session.window_free > 0:
+                more = operator.queue.get_nowait()
+                if more is None:
+                    break
+                self._send(session, more, now)
+            await self._flush(conn)
+
+    def _send(self, session: Session, job: SubmitJob, now: float) -> None:
+        job.attempts += 1
+        session.send_request(job.pdu, now=now, tag=job)
+
+    async def _ticker(self, conn: _Connection) -> None:
+        session = conn.session
+        while True:
+            deadline = session.next_deadline()
+            await trio.sleep_until(deadline if deadline is not None else math.inf)
+            events = session.tick(trio.current_time())
+            await self._handle(conn, events)
+            await self._flush(conn)
+
+    async def _handle(self, conn: _Connection, events: list[Event]) -> None:
+        inbound: list[Pdu] = []
+        window_moved = False
+        for event in events:
+            if isinstance(event, ResponseReceived):
+                if event.request.command_id == CommandId.SUBMIT_SM:
+                    window_moved = True
+                    await self._submit_answered(event.pdu, event.request)
+            elif isinstance(event, RequestReceived):
+                inbound.append(event.pdu)
+            elif isinstance(event, RequestTimedOut):
+                window_moved = True
+                await self._timed_out(event.request)
+            elif isinstance(event, NackReceived):
+                window_moved = True
+                await self._nacked(event)
+            elif isinstance(event, Unbound):
+                await self._report_lost(event.unacknowledged, "operator unbound")
+                raise LinkClosed("unbound by the operator" if event.by_peer else "unbound")
+            elif isinstance(event, PduRejected):
+                self.log.warning(
+                    "smpp.pdu_rejected",
+                    error=str(event.error),
+                    status=int(event.error.command_status),
+                )
+            elif isinstance(event, UnexpectedResponse):
+                self.log.info("smpp.unexpected_response", seq=event.pdu.sequence_number)
+            elif isinstance(event, ConnectionLost):  # pragma: no cover - not emitted here
+                pass
+        if inbound:
+            statuses = await self.operator.inbound(self.settings.name, inbound)
+            for pdu, status in zip(inbound, statuses, strict=True):
+                conn.session.respond(pdu, command_status=status)
+        if window_moved:
+            conn.window_changed.set()
+
+    async def _submit_answered(self, pdu: Pdu, request: Outstanding) -> None:
+        job: SubmitJob = request.tag  # type: ignore[assignment]
+        status = pdu.command_status
+        operator = self.operator
+        if status == 0:
+            operator.throttle.ok()
+            await operator.report(
+                SubmitOutcome(
+                    tag=job.tag,
+                    outcome=Outcome.ACCEPTED,
+                    command_status=0,
+                    message_id=pdu.message_id,
+                    attempts=job.attempts,
+                    operator=self.settings.name,
+                )
+            )
+            return
+        if is_retryable(status) and job.attempts < self.settings.max_attempts:
+            pause = operator.throttle.hit(trio.current_time())
+            if status not in THROTTLE_STATUSES:
+                self.log.warning("smpp.submit_retry", status=status, attempts=job.attempts)
+            self.log.debug("smpp.throttled", status=status, pause=pause)
+            operator.queue.put_front(job)
+            return
+        reason = (
+            f"retryable status 0x{status:02X} {job.attempts} times"
+            if is_retryable(status)
+            else f"operator refused with status 0x{status:02X}"
+        )
+        await operator.report(
+            SubmitOutcome(
+                tag=job.tag,
+                outcome=Outcome.FAILED,
+                command_status=status,
+                attempts=job.attempts,
+                reason=reason,
+                operator=self.settings.name,
+            )
+        )
+
+    async def _nacked(self, event: NackReceived) -> None:
+        request = event.request
+        if request is None or request.command_id != CommandId.SUBMIT_SM:
+            self.log.warning("smpp.generic_nack", status=event.pdu.command_status)
+            return
+        job: SubmitJob = request.tag  # type: ignore[assignment]
+        # The SMSC could not parse our PDU: sending it again unchanged would fail the same way.
+        await self.operator.report(
+            SubmitOutcome(
+                tag=job.tag,
+                outcome=Outcome.FAILED,
+                command_status=event.pdu.command_status,
+                attempts=job.attempts,
+                reason="generic_nack: the operator could not parse the submit_sm",
+                operator=self.settings.name,
+            )
+        )
+
+    async def _timed_out(self, request: Outstanding) -> None:
+        if request.command_id == CommandId.SUBMIT_SM:
+            job: SubmitJob = request.tag  # type: ignore[assignment]
+            await self.operator.report(
+                SubmitOutcome(
+                    tag=job.tag,
+                    outcome=Outcome.UNKNOWN,
+                    attempts=job.attempts,
+                    reason="no submit_sm_resp in time",
+                    operator=self.settings.name,
+                )
+            )
+        # A link that does not answer in time is not trusted any more (reference section 12).
+        raise LinkClosed(
+            f"no response to {CommandId(request.command_id).name.lower()} in time"
+        )
+
+    async def _report_lost(self, requests: Sequence[Outstanding], reason: str) -> None:
+        with trio.CancelScope(shield=True):
+            for request in requests:
+                if request.command_id == CommandId.SUBMIT_SM:
+                    job: SubmitJob = request.tag  # type: ignore[assignment]
+                    await self.operator.report(
+                        SubmitOutcome(
+                            tag=job.tag,
+                            outcome=Outcome.UNKNOWN,
+                            attempts=job.attempts,
+                            reason=reason,
+                            operator=self.settings.name,
+                        )
+                    )
+
+
+class _BindRefused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"bind refused with status 0x{status:02X}")
+        self.status = status
+
+
+__all__ = [
+    "InboundHandler",
+    "JobQueue",
+    "Link",
+    "LinkSettings",
+    "Operator",
+    "Outcome",
+    "SubmitJob",
+    "SubmitOutcome",
+    "Throttle",
+]
