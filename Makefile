@@ -32,6 +32,7 @@ test: build
 
 bench: build
 	$(PY) bench/codec.py
+	$(PY) bench/smpp.py
 
 run: build
 	$(PY) -m gateway selfcheck
