@@ -30,11 +30,11 @@ from typing import Protocol
 import structlog
 import trio
 
+from gateway.smpp.errors import ProtocolError
 from gateway.smpp.events import (
     BindFailed,
     BindMode,
     Bound,
-    ConnectionLost,
     Event,
     NackReceived,
     Outstanding,
@@ -46,7 +46,7 @@ from gateway.smpp.events import (
     UnexpectedResponse,
 )
 from gateway.smpp.pdu import CommandId, CommandStatus, Pdu, SubmitSm, is_retryable
-from gateway.smpp.session import RemoteProtocolError, Role, Session
+from gateway.smpp.session import RemoteProtocolError, Role, Session, State
 
 log = structlog.get_logger("gateway.smpp")
 
@@ -223,6 +223,7 @@ class Operator:
         queue_size: int = 1000,
         rng: random.Random | None = None,
         stream_factory: Callable[[LinkSettings], Awaitable[trio.abc.Stream]] | None = None,
+        report_timeout: float = 10.0,
     ) -> None:
         self.settings = settings
         self.outcomes = outcomes
@@ -233,6 +234,8 @@ class Operator:
         self.rng = rng or random.Random()
         self.open_stream = stream_factory or open_operator_stream
         self.links: list[Link] = []
+        #: How long a report may wait for a full outcome channel once the link is closing.
+        self.report_timeout = report_timeout
 
     async def submit(self, job: SubmitJob) -> None:
         await self.queue.put(job)
@@ -253,7 +256,30 @@ class Operator:
             task_status.started(self)
 
     async def report(self, outcome: SubmitOutcome) -> None:
-        await self.outcomes.send(outcome)
+        """Hand an outcome to the layer above. An outcome is never dropped by a cancellation
+        (a closing link still reports what it learned), but a reader that has gone away cannot
+        hold a link forever: after ``report_timeout`` the outcome is logged as undelivered."""
+        try:
+            self.outcomes.send_nowait(outcome)
+            return
+        except trio.WouldBlock:
+            pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            log.error("smpp.outcome_undelivered", operator=self.settings.name, tag=outcome.tag)
+            return
+        with trio.move_on_after(self.report_timeout) as scope:
+            scope.shield = True
+            try:
+                await self.outcomes.send(outcome)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                scope.cancel()
+        if scope.cancelled_caught:
+            log.error(
+                "smpp.outcome_undelivered",
+                operator=self.settings.name,
+                tag=outcome.tag,
+                outcome=outcome.outcome.value,
+            )
 
 
 async def open_operator_stream(settings: LinkSettings) -> trio.abc.Stream:
@@ -274,12 +300,32 @@ class LinkClosed(Exception):
     """The connection ended (peer closed, unbind, fatal protocol error, dead link)."""
 
 
+#: What ends one connection and makes its link reconnect (anything else is a bug and propagates).
+_LINK_ERRORS = (
+    LinkClosed,
+    OSError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    trio.TooSlowError,
+    ssl.SSLError,
+)
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
 @dataclass(slots=True)
 class _Connection:
     stream: trio.abc.Stream
     session: Session
     lock: trio.StrictFIFOLock = field(default_factory=trio.StrictFIFOLock)
     window_changed: trio.Event = field(default_factory=trio.Event)
+    #: Set by the writer after sending, so the ticker re-reads the next deadline.
+    wakeup: trio.Event = field(default_factory=trio.Event)
 
 
 class Link:
@@ -290,32 +336,32 @@ class Link:
         self.index = index
         self.settings = operator.settings
         self.session: Session | None = None
+        #: Whether the current connection got as far as a bind (resets the reconnect backoff).
+        self.bound_once = False
         self.log = log.bind(operator=self.settings.name, link=index)
 
     async def run(self) -> None:
         delay = self.settings.reconnect_initial
         while True:
-            bound = False
+            self.bound_once = False
             try:
-                bound = await self._connect_and_serve()
+                await self._connect_and_serve()
                 reason = "closed"
-            except (OSError, trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
+            except _LINK_ERRORS as exc:
                 reason = f"{type(exc).__name__}: {exc}"
-            except LinkClosed as exc:
-                reason = str(exc)
             except _BindRefused as exc:
                 reason = str(exc)
                 if exc.status in BIND_CREDENTIAL_ERRORS:
                     delay = self.settings.reconnect_max
-            if bound:
+            if self.bound_once:  # this connection worked: start the backoff again
                 delay = self.settings.reconnect_initial
-            # Full jitter on the upper half: links of one operator do not reconnect in step.
+            # Jitter on the upper half: links of one operator do not reconnect in step.
             pause = delay * (0.5 + self.operator.rng.random() / 2)
             self.log.warning("smpp.link_down", reason=reason, retry_in=round(pause, 3))
             await trio.sleep(pause)
             delay = min(delay * 2, self.settings.reconnect_max)
 
-    async def _connect_and_serve(self) -> bool:
+    async def _connect_and_serve(self) -> None:
         settings = self.settings
         with trio.fail_after(settings.connect_timeout):
             stream = await self.operator.open_stream(settings)
@@ -329,19 +375,51 @@ class Link:
         self.session = session
         try:
             await self._bind(conn)
+            self.bound_once = True
             self.log.info("smpp.bound", mode=settings.mode.value)
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._reader, conn, nursery.cancel_scope)
+                    nursery.start_soon(self._reader, conn)
                     nursery.start_soon(self._writer, conn)
                     nursery.start_soon(self._ticker, conn)
+            except BaseExceptionGroup as group:
+                # One task's end (peer closed, time-out, protocol error) ends the connection;
+                # the others were cancelled. Surface the cause, not the group.
+                link_errors, rest = group.split(_LINK_ERRORS)
+                if rest is not None or link_errors is None:
+                    raise
+                raise _first_leaf(link_errors) from None
             finally:
+                await self._unbind_if_bound(conn)
                 await self._report_lost(session.connection_lost().unacknowledged, "connection lost")
-            return True
         finally:
             self.session = None
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
+
+    async def _unbind_if_bound(self, conn: _Connection) -> None:
+        """On stop (cancellation) the session is still bound: say goodbye with unbind, and take
+        the responses still on their way, within ``unbind_timeout``."""
+        session = conn.session
+        if not session.is_bound:
+            return
+        with trio.move_on_after(self.settings.unbind_timeout) as scope:
+            scope.shield = True
+            try:
+                session.unbind(now=trio.current_time())
+                await self._flush(conn)
+                while session.state is not State.CLOSED:
+                    data = await conn.stream.receive_some(READ_SIZE)
+                    if not data:
+                        return
+                    events = session.receive_data(data, now=trio.current_time())
+                    try:
+                        await self._handle(conn, events)
+                    except LinkClosed:
+                        return
+                    await self._flush(conn)
+            except (*_LINK_ERRORS, ProtocolError) as exc:
+                self.log.info("smpp.unbind_failed", error=str(exc))
 
     async def _bind(self, conn: _Connection) -> None:
         s = self.settings
@@ -371,7 +449,7 @@ class Link:
             if data:
                 await conn.stream.send_all(data)
 
-    async def _reader(self, conn: _Connection, scope: trio.CancelScope) -> None:
+    async def _reader(self, conn: _Connection) -> None:
         while True:
             data = await conn.stream.receive_some(READ_SIZE)
             if not data:
@@ -410,6 +488,7 @@ class Link:
                 if more is None:
                     break
                 self._send(session, more, now)
+            conn.wakeup.set()  # the ticker may be sleeping toward a later deadline
             await self._flush(conn)
 
     def _send(self, session: Session, job: SubmitJob, now: float) -> None:
@@ -417,10 +496,18 @@ class Link:
         session.send_request(job.pdu, now=now, tag=job)
 
     async def _ticker(self, conn: _Connection) -> None:
+        """Wake at the session's next deadline, or sooner when the writer sent something whose
+        deadline may come first."""
         session = conn.session
         while True:
             deadline = session.next_deadline()
-            await trio.sleep_until(deadline if deadline is not None else math.inf)
+            if deadline is None:
+                deadline = math.inf
+            conn.wakeup = trio.Event()
+            with trio.move_on_at(deadline):
+                await conn.wakeup.wait()
+            if trio.current_time() < deadline:
+                continue
             events = session.tick(trio.current_time())
             await self._handle(conn, events)
             await self._flush(conn)
@@ -428,6 +515,7 @@ class Link:
     async def _handle(self, conn: _Connection, events: list[Event]) -> None:
         inbound: list[Pdu] = []
         window_moved = False
+        closed: str | None = None
         for event in events:
             if isinstance(event, ResponseReceived):
                 if event.request.command_id == CommandId.SUBMIT_SM:
@@ -438,12 +526,17 @@ class Link:
             elif isinstance(event, RequestTimedOut):
                 window_moved = True
                 await self._timed_out(event.request)
+                # A link that does not answer in time is not trusted any more (reference
+                # section 12); every request of this tick is reported before it closes.
+                closed = closed or (
+                    f"no response to {CommandId(event.request.command_id).name.lower()} in time"
+                )
             elif isinstance(event, NackReceived):
                 window_moved = True
                 await self._nacked(event)
             elif isinstance(event, Unbound):
                 await self._report_lost(event.unacknowledged, "operator unbound")
-                raise LinkClosed("unbound by the operator" if event.by_peer else "unbound")
+                closed = closed or ("unbound by the operator" if event.by_peer else "unbound")
             elif isinstance(event, PduRejected):
                 self.log.warning(
                     "smpp.pdu_rejected",
@@ -452,14 +545,16 @@ class Link:
                 )
             elif isinstance(event, UnexpectedResponse):
                 self.log.info("smpp.unexpected_response", seq=event.pdu.sequence_number)
-            elif isinstance(event, ConnectionLost):  # pragma: no cover - not emitted here
-                pass
-        if inbound:
+        # Only a session that can still answer takes deliveries: one we cannot acknowledge
+        # (framing lost, unbound) will be delivered again by the SMSC.
+        if inbound and conn.session.state in (State.BOUND_RX, State.BOUND_TRX):
             statuses = await self.operator.inbound(self.settings.name, inbound)
             for pdu, status in zip(inbound, statuses, strict=True):
                 conn.session.respond(pdu, command_status=status)
         if window_moved:
             conn.window_changed.set()
+        if closed is not None:
+            raise LinkClosed(closed)
 
     async def _submit_answered(self, pdu: Pdu, request: Outstanding) -> None:
         job: SubmitJob = request.tag  # type: ignore[assignment]
@@ -531,25 +626,20 @@ class Link:
                     operator=self.settings.name,
                 )
             )
-        # A link that does not answer in time is not trusted any more (reference section 12).
-        raise LinkClosed(
-            f"no response to {CommandId(request.command_id).name.lower()} in time"
-        )
 
     async def _report_lost(self, requests: Sequence[Outstanding], reason: str) -> None:
-        with trio.CancelScope(shield=True):
-            for request in requests:
-                if request.command_id == CommandId.SUBMIT_SM:
-                    job: SubmitJob = request.tag  # type: ignore[assignment]
-                    await self.operator.report(
-                        SubmitOutcome(
-                            tag=job.tag,
-                            outcome=Outcome.UNKNOWN,
-                            attempts=job.attempts,
-                            reason=reason,
-                            operator=self.settings.name,
-                        )
+        for request in requests:
+            if request.command_id == CommandId.SUBMIT_SM:
+                job: SubmitJob = request.tag  # type: ignore[assignment]
+                await self.operator.report(
+                    SubmitOutcome(
+                        tag=job.tag,
+                        outcome=Outcome.UNKNOWN,
+                        attempts=job.attempts,
+                        reason=reason,
+                        operator=self.settings.name,
                     )
+                )
 
 
 class _BindRefused(Exception):
