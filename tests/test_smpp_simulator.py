@@ -399,15 +399,6 @@ async def test_a_receipt_waits_for_a_receiver_to_bind(autojump_clock) -> None:
             assert h.sim.stats["receipts_sent"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Simulator._send_receipt decodes the submitted text for the receipt's text: field "
-        "with gateway.codec.decode, which raises DecodeError on an odd-length UCS-2 payload (or "
-        "a UDH longer than the payload); it raises in the simulator's timer task and takes the "
-        "whole simulator down"
-    ),
-)
 async def test_a_receipt_for_an_undecodable_text_does_not_crash_the_simulator() -> None:
     config = SimulatorConfig(receipt_delay=0.001)
     odd = submit_pdu(1, data_coding=8, short_message=b"\x00A\x00", registered_delivery=1)
@@ -425,17 +416,11 @@ def test_unknown_receipt_outcome_is_refused() -> None:
         Simulator(SimulatorConfig(receipt_mix={"DELIVRD": 1, "NOPE": 1}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a receipt mix whose weights are all zero (e.g. --receipt-mix DELIVRD:0) is "
-        "accepted, then random.choices raises ValueError in the timer task at the first "
-        "receipt and the simulator crashes"
-    ),
-)
 def test_a_receipt_mix_without_weight_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="has no weight"):
         Simulator(SimulatorConfig(receipt_mix={"DELIVRD": 0}))
+    with pytest.raises(ValueError, match="must be a number >= 0"):
+        Simulator(SimulatorConfig(receipt_mix={"DELIVRD": 1, "UNDELIV": math.nan}))
 
 
 # =============================================================================================
@@ -471,14 +456,6 @@ async def test_send_mo_waits_for_a_receiver(autojump_clock) -> None:
             assert h.sim.stats["replies_sent"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Simulator.send_mo sends only the first part of a text longer than one SMS: "
-        "plan(text).parts[0] carries a concatenation UDH but the deliver_sm has esm_class 0 "
-        "(no UDHI), so the UDH reads as text and the rest of the message is dropped"
-    ),
-)
 async def test_send_mo_with_a_long_text() -> None:
     text = "Bonjour, je ne souhaite plus recevoir vos messages. " * 5
     with trio.fail_after(10):
@@ -717,15 +694,6 @@ async def test_malformed_bad_length_breaks_the_framing() -> None:
             assert s.stats["malformed_bad_length"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Simulator._ticker computes its first deadline before the bind (None: sleeps "
-        "forever) and nothing wakes it: the simulator never sends enquire_link and never "
-        "times out a deliver_sm (SimulatorConfig.enquire_link_interval / response_timeout "
-        "have no effect)"
-    ),
-)
 async def test_the_simulator_probes_an_idle_esme_with_enquire_link(autojump_clock) -> None:
     with trio.fail_after(600):
         async with serving(SimulatorConfig(enquire_link_interval=5)) as s:
@@ -737,6 +705,39 @@ async def test_the_simulator_probes_an_idle_esme_with_enquire_link(autojump_cloc
             # happens on this connection); RawEsme's session answers each by itself.
             probes = s.server_ends[0].writes[1:]
             assert len(probes) >= 10
+            # One interval of silence after each answer (virtual time: answers are instant).
+            bound_at = s.server_ends[0].writes[0][0]
+            assert [t - bound_at for t, _ in probes[:4]] == pytest.approx([5, 10, 15, 20])
+
+
+async def test_an_unanswered_deliver_sm_times_out_at_the_simulator(autojump_clock) -> None:
+    # The ticker also watches the deliver_sm the simulator sends (its response deadline comes
+    # before the next keep-alive): an ESME that never answers a receipt makes it time out.
+    config = SimulatorConfig(receipt_delay=0.1, response_timeout=3, enquire_link_interval=100)
+    with trio.fail_after(600):
+        async with serving(config) as s:
+            esme = s.memory()
+            await esme.bind()
+            await esme.submit(submit_pdu(1, registered_delivery=1))
+            await esme.until(lambda: bool(esme.requests()))  # the receipt, left unanswered
+            sent_at = esme.times[-1]
+            await s.stats_until(lambda stats: stats["deliver_sm_timeouts"] == 1)
+            assert trio.current_time() == pytest.approx(sent_at + 3)
+            assert s.stats["receipts_sent"] == 1
+
+
+async def test_drop_connections_closes_every_esme_connection() -> None:
+    with trio.fail_after(10):
+        async with serving() as s:
+            first, second = await s.tcp(), await s.tcp()
+            await first.bind()
+            await second.bind(BindMode.RECEIVER)
+            assert s.sim.drop_connections() == 2
+            await first.until(lambda: first.eof)
+            await second.until(lambda: second.eof)
+            assert s.stats["connections_dropped_on_request"] == 2
+            third = await s.tcp()
+            assert isinstance(await third.bind(), Bound), "the simulator still serves"
 
 
 # =============================================================================================
@@ -818,6 +819,8 @@ async def test_cli_bad_option_value_exits_2_with_a_message() -> None:
     ("argv", "message"),
     [
         (["--receipt-mix", "DELIVRD:x"], "weight of DELIVRD is not a number: 'x'"),
+        (["--receipt-mix", "DELIVRD:0,UNDELIV:0"], "has no weight"),
+        (["--receipt-mix", "DELIVRD:-1"], "must be a number >= 0"),
         (["--malformed-kind", "garbage"], "invalid choice: 'garbage'"),
         (["--id-format", "octal"], "invalid choice: 'octal'"),
         (["--max-tps", "fast"], "invalid float value: 'fast'"),
@@ -862,14 +865,6 @@ def test_cli_options_reach_the_configuration() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: simulator.main catches OSError around trio.run, but the listener's error comes "
-        "out of _main's nursery as an ExceptionGroup: a port in use prints a traceback instead "
-        "of 'simulator: cannot listen on HOST:PORT: ...' (exit status 1 only by accident)"
-    ),
-)
 def test_cli_port_in_use_is_reported_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as busy:
         busy.bind((HOST, 0))

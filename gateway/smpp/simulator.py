@@ -19,6 +19,7 @@ Run it: ``python -m gateway.smpp.simulator --port 2775 --system-id gateway --pas
 from __future__ import annotations
 
 import argparse
+import functools
 import heapq
 import itertools
 import json
@@ -159,6 +160,11 @@ class _Conn:
         self.received_pdus = 0
         self.awaiting_response = 0
         self.dirty = trio.Event()
+        #: The connection's nursery scope: cancelled to drop the connection on request.
+        self.scope: trio.CancelScope | None = None
+        #: The deadline the ticker sleeps toward (inf: none), and the event that wakes it early.
+        self.ticker_at = math.inf
+        self.ticker_wakeup = trio.Event()
 
     async def flush(self) -> None:
         faults = self.sim.config.faults
@@ -174,6 +180,14 @@ class _Conn:
 
     def wake_writer(self) -> None:
         self.dirty.set()
+
+    def deadlines_changed(self) -> None:
+        """Call after anything that can bring the session's next deadline forward (a bind
+        accepted, a deliver_sm sent, a response received): the ticker computed its sleep from
+        the old deadline (None before the bind) and would otherwise oversleep it."""
+        deadline = self.session.next_deadline()
+        if deadline is not None and deadline < self.ticker_at:
+            self.ticker_wakeup.set()
 
 
 class Simulator:
@@ -193,26 +207,35 @@ class Simulator:
         self._order = itertools.count()
         self._heap_changed = trio.Event()
         self._export: TextIO | None = None
-        outcomes = list(config.receipt_mix.items())
-        self._outcome_names = [name.upper() for name, _ in outcomes]
-        self._outcome_weights = [weight for _, weight in outcomes]
-        for name in self._outcome_names:
-            if name not in MessageState.__members__:
-                raise ValueError(f"unknown receipt outcome {name!r}")
+        self._conns: set[_Conn] = set()
+        self._mo_refs = itertools.count(1)
+        # Checked here, not at the first receipt: a bad mix would raise in the timer task and
+        # take the whole simulator down.
+        self._outcome_names, self._outcome_weights = receipt_weights(config.receipt_mix)
 
     # -- running -------------------------------------------------------------------------------
 
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        """Listen and serve until cancelled; ``started`` with the bound port."""
+    async def serve(
+        self,
+        *,
+        listeners: Sequence[trio.SocketListener] | None = None,
+        task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen and serve until cancelled; ``started`` with the bound port.
+
+        ``listeners`` are already listening sockets (hypercorn's pre-bound sockets): a caller
+        that opens them itself sees a port in use as a plain OSError, before any nursery runs.
+        """
         cfg = self.config
-        listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
+        if listeners is None:
+            listeners = await trio.open_tcp_listeners(cfg.port, host=cfg.host)
         self.port = listeners[0].socket.getsockname()[1]
         if cfg.export is not None:
             self._export = cfg.export.open("a", encoding="utf-8")
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._timer_task)
-                await nursery.start(trio.serve_listeners, self._handle, listeners)
+                await nursery.start(trio.serve_listeners, self._handle, list(listeners))
                 task_status.started(self.port)
         finally:
             if self._export is not None:
@@ -237,11 +260,24 @@ class Simulator:
             while self._heap and self._heap[0].due <= trio.current_time():
                 heapq.heappop(self._heap).action()
 
+    def drop_connections(self) -> int:
+        """Close every ESME connection now, as a carrier's restart does (tests, chaos runs);
+        returns how many were dropped."""
+        dropped = 0
+        for conn in list(self._conns):
+            if conn.scope is not None and not conn.closed:
+                conn.scope.cancel()
+                dropped += 1
+        self.stats["connections_dropped_on_request"] += dropped
+        return dropped
+
     async def _handle(self, stream: trio.abc.Stream) -> None:
         conn = _Conn(self, stream, next(self._conn_numbers))
         self.stats["connections"] += 1
+        self._conns.add(conn)
         try:
             async with trio.open_nursery() as nursery:
+                conn.scope = nursery.cancel_scope
                 nursery.start_soon(self._writer, conn)
                 nursery.start_soon(self._ticker, conn)
                 await self._reader(conn)
@@ -250,6 +286,7 @@ class Simulator:
             self.stats["connections_broken"] += 1
         finally:
             conn.closed = True
+            self._conns.discard(conn)
             if conn in self._receivers:
                 self._receivers.remove(conn)
             await trio.aclose_forcefully(stream)
@@ -269,6 +306,7 @@ class Simulator:
                 return
             conn.received_pdus += len(events)
             self._handle_events(conn, events)
+            conn.deadlines_changed()
             if drop_after is not None and conn.received_pdus >= drop_after:
                 self.stats["dropped_connections"] += 1
                 await conn.flush()
@@ -289,11 +327,19 @@ class Simulator:
             await conn.flush()
 
     async def _ticker(self, conn: _Conn) -> None:
+        """Wake at the session's next deadline (deliver_sm time-outs, enquire_link to a silent
+        ESME), or sooner when ``deadlines_changed`` says it moved forward."""
         session = conn.session
         session.start_clock(trio.current_time())
         while True:
             deadline = session.next_deadline()
-            await trio.sleep_until(deadline if deadline is not None else math.inf)
+            conn.ticker_at = math.inf if deadline is None else deadline
+            conn.ticker_wakeup = trio.Event()
+            with trio.move_on_at(conn.ticker_at):
+                await conn.ticker_wakeup.wait()
+            if trio.current_time() < conn.ticker_at:
+                continue  # woken early: recompute the deadline
+            conn.ticker_at = math.inf
             for event in session.tick(trio.current_time()):
                 if isinstance(event, RequestTimedOut):
                     self.stats["deliver_sm_timeouts"] += 1
@@ -428,6 +474,7 @@ class Simulator:
             return
         conn.session.send_request(pdu, now=trio.current_time())
         self.stats[f"{what}_sent"] += 1
+        conn.deadlines_changed()  # its response deadline may come before the next keep-alive
         conn.wake_writer()
 
     def _send_receipt(self, submit: SubmitSm, number: int, submitted: datetime) -> None:
@@ -440,9 +487,16 @@ class Simulator:
         err = DEFAULT_ERRORS.get(stat, 0)
         stamp = submitted.strftime("%y%m%d%H%M")
         done = datetime.now(UTC).strftime("%y%m%d%H%M")
-        preview = text_codec.decode(
-            submit.short_message, submit.data_coding, udhi=bool(submit.esm_class & 0x40)
-        ).text if submit.data_coding in (0, 8) else ""
+        preview = ""
+        if submit.data_coding in (0, 8):
+            try:
+                preview = text_codec.decode(
+                    submit.short_message, submit.data_coding, udhi=bool(submit.esm_class & 0x40)
+                ).text
+            except text_codec.DecodeError:
+                # The SMSC took the bytes as they were (odd UCS-2, UDH past the payload): the
+                # receipt still goes, with an empty text: preview, as carriers do.
+                self.stats["receipt_text_undecodable"] += 1
         text = (
             f"id:{receipt_id} sub:001 dlvrd:{'001' if stat == 'DELIVRD' else '000'} "
             f"submit date:{stamp} done date:{done} stat:{stat} err:{err:03d} "
@@ -466,17 +520,24 @@ class Simulator:
         self._deliver(pdu, "receipts", lambda: self._send_receipt(submit, number, submitted))
 
     def _send_mo(self, source: str, destination: str, text: str = "STOP") -> None:
-        plan = text_codec.plan(text)
-        pdu = DeliverSm(
-            source_addr_ton=1,
-            source_addr_npi=1,
-            source_addr=source,
-            destination_addr=destination[:20],
-            esm_class=0,
-            data_coding=plan.data_coding,
-            short_message=plan.parts[0],
-        )
-        self._deliver(pdu, "replies", lambda: self._send_mo(source, destination, text))
+        """Every part of ``text``, each its own deliver_sm; the parts of a long text carry a
+        concatenation UDH, announced by UDHI in esm_class (plan.esm_class, 0x40)."""
+        plan = text_codec.plan(text, ref=next(self._mo_refs) % 256)
+        for part in plan.parts:
+            pdu = DeliverSm(
+                source_addr_ton=1,
+                source_addr_npi=1,
+                source_addr=source,
+                destination_addr=destination[:20],
+                esm_class=plan.esm_class,
+                data_coding=plan.data_coding,
+                short_message=part,
+            )
+            self._deliver_mo(pdu)
+
+    def _deliver_mo(self, pdu: DeliverSm) -> None:
+        # A deferred part is retried by itself: the parts already sent are not sent again.
+        self._deliver(pdu, "replies", lambda: self._deliver_mo(pdu))
 
     def send_mo(self, source: str, destination: str, text: str) -> None:
         """Send a reply (MO) now, e.g. from a test: "STOP" from a recipient to a short code."""
@@ -497,6 +558,28 @@ class Simulator:
         conn.wake_writer()
 
 
+def receipt_weights(mix: dict[str, float]) -> tuple[list[str], list[float]]:
+    """Check a receipt mix and return its outcome names (upper case) and weights.
+
+    Refused: an unknown outcome, a weight that is negative or not finite, and a mix whose weights
+    add up to nothing (``random.choices`` would raise at the first receipt instead)."""
+    names: list[str] = []
+    weights: list[float] = []
+    for given, weight in mix.items():
+        name = given.upper()
+        if name not in MessageState.__members__:
+            raise ValueError(f"unknown receipt outcome {name!r}")
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"weight of receipt outcome {name} must be a number >= 0: {weight!r}")
+        names.append(name)
+        weights.append(weight)
+    if not sum(weights) > 0:
+        raise ValueError(
+            f"receipt mix {mix!r} has no weight: give at least one outcome a weight above 0"
+        )
+    return names, weights
+
+
 # -- command line ----------------------------------------------------------------------------
 
 
@@ -514,6 +597,10 @@ def _mix(value: str) -> dict[str, float]:
             raise argparse.ArgumentTypeError(
                 f"weight of {name} is not a number: {weight!r}"
             ) from None
+    try:
+        receipt_weights(mix)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return mix
 
 
@@ -584,8 +671,11 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
 
 async def _main(config: SimulatorConfig, stats_interval: float) -> None:
     sim = Simulator(config)
+    # Listen before any nursery: a port in use is then a plain OSError out of trio.run (inside
+    # the nursery it would come out as an ExceptionGroup), which main reports in one line.
+    listeners = await trio.open_tcp_listeners(config.port, host=config.host)
     async with trio.open_nursery() as nursery:
-        port = await nursery.start(sim.serve)
+        port = await nursery.start(functools.partial(sim.serve, listeners=listeners))
         print(f"simulator: listening on {config.host}:{port} as {config.system_id!r}", flush=True)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             if stats_interval > 0:
