@@ -6,6 +6,7 @@ test and benchmark reference).
 """
 
 try:
+    from gateway._core._bucket import TokenBucket as TokenBucket
     from gateway._core._gsm7 import (
         decode_septets,
         encode_septets,
