@@ -85,7 +85,9 @@ cdef class TokenBucket:
         """Grant as many whole tokens as there are now, at most ``wanted``: ``(granted, 0.0)``.
 
         When not one whole token is there (the bucket may also be in debt from take()), grant
-        nothing and return ``(0, wait)``, the seconds until one will be.
+        nothing and return ``(0, wait)``, the seconds until one will be; sleeping exactly that
+        is enough. A token short of whole by less than the slack (see WHOLE_SLACK) counts as
+        whole, so a grant can leave the bucket that little below zero, and no further.
         """
         cdef double t = _finite(now, "now")
         if wanted < 1:
