@@ -1,13 +1,17 @@
-"""Command-line interface: ``python -m gateway <command>``.
+"""Command-line interface: ``python -m gateway <command>`` (also the ``gateway`` script).
 
-For now: ``count`` (what a text costs before sending it) and ``selfcheck`` (the compiled codec
-answers known vectors). The daemon's commands (run, send, status, tail) join as they land.
+``run`` starts the daemon; ``send``, ``status`` and ``tail`` talk to a running one over its
+socket; ``count`` tells what a text costs before sending it and ``selfcheck`` checks the compiled
+codec against known answers. Client commands exit 0 on success, 1 when the gateway answered with
+an error (printed as ``code: message``), 3 when it cannot be reached.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 import unicodedata
 from collections.abc import Sequence
 from typing import TextIO
@@ -102,13 +106,131 @@ def selfcheck(out: TextIO) -> int:
     return 1 if failures else 0
 
 
+DEFAULT_SOCKET = "var/gateway.sock"
+FINAL = frozenset({"delivered", "failed", "expired", "rejected"})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run the daemon")
+    p_run.add_argument("--config", default="config/gateway.toml", help="TOML configuration")
     p_count = sub.add_parser("count", help="what a text costs: encoding, characters, parts")
     p_count.add_argument("text", nargs="?", help="the text (read from stdin when absent)")
     sub.add_parser("selfcheck", help="check the compiled codec against known answers")
+    p_send = sub.add_parser("send", help="submit one message and follow it to its outcome")
+    _socket_arg(p_send)
+    p_send.add_argument("--account", default="demo")
+    p_send.add_argument("--to", required=True, help="recipient, E.164 or national format")
+    p_send.add_argument("--from", dest="sender", required=True, help="sender ID or number")
+    p_send.add_argument("--text", required=True)
+    p_send.add_argument(
+        "--class", dest="klass", choices=("transactional", "marketing"), default="transactional"
+    )
+    p_send.add_argument("--ref", help="idempotency key (per account)")
+    p_send.add_argument("--transliterate", action="store_true")
+    p_send.add_argument("--no-wait", action="store_true", help="print the id and return")
+    p_send.add_argument(
+        "--wait", type=float, default=30.0, help="seconds to wait for the final state (default 30)"
+    )
+    p_status = sub.add_parser("status", help="a message's state, parts and receipts")
+    _socket_arg(p_status)
+    p_status.add_argument("id")
+    p_tail = sub.add_parser("tail", help="follow events (status, receipt, reply) as JSON lines")
+    _socket_arg(p_tail)
+    p_tail.add_argument(
+        "--events", default="status,receipt,reply", help="comma-separated kinds (default all)"
+    )
+    p_tail.add_argument(
+        "--since",
+        default=None,
+        help="print the kept events after this cursor first ('' = all kept)",
+    )
     return parser
+
+
+def _socket_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--socket", default=DEFAULT_SOCKET, help=f"daemon socket ({DEFAULT_SOCKET})")
+
+
+def _client_command(args: argparse.Namespace, out: TextIO) -> int:
+    from gateway.client import Client, GatewayConnectionError, GatewayError  # noqa: PLC0415 (count and run need no client)
+
+    try:
+        with Client(args.socket, timeout=max(10.0, getattr(args, "wait", 10.0) + 5)) as client:
+            if args.command == "send":
+                return _send(client, args, out)
+            if args.command == "status":
+                out.write(json.dumps(client.status(args.id), ensure_ascii=False, indent=2) + "\n")
+                return 0
+            return _tail(client, args, out)
+    except GatewayError as exc:
+        sys.stderr.write(f"gateway {args.command}: {exc.code}: {exc.message}\n")
+        return 1
+    except (OSError, GatewayConnectionError) as exc:
+        sys.stderr.write(
+            f"gateway {args.command}: cannot reach the gateway at {args.socket}: {exc}\n"
+        )
+        return 3
+    except KeyboardInterrupt:
+        return 130
+
+
+def _send(client: object, args: argparse.Namespace, out: TextIO) -> int:
+    fields = {
+        "account": args.account,
+        "to": args.to,
+        "from": args.sender,
+        "text": args.text,
+        "class": args.klass,
+        "transliterate": args.transliterate,
+    }
+    if args.ref:
+        fields["ref"] = args.ref
+    reply = client.submit(fields)  # type: ignore[attr-defined]
+    line = f"{reply['id']} {reply['state']} ({reply['parts']} SMS, {reply['encoding']})"
+    if reply.get("duplicate"):
+        line += " - already submitted with this ref"
+    out.write(line + "\n")
+    out.flush()
+    if args.no_wait:
+        return 0
+    deadline = time.monotonic() + args.wait
+    state = reply["state"]
+    while True:
+        status = client.status(reply["id"])  # type: ignore[attr-defined]
+        if status["state"] != state:
+            state = status["state"]
+            out.write(
+                f"{reply['id']} {state}"
+                + (f": {status['error']}" if status["error"] else "")
+                + "\n"
+            )
+            out.flush()
+        if state in FINAL:
+            return 0 if state == "delivered" else 1
+        if time.monotonic() > deadline:
+            out.write(f"{reply['id']} still {state} after {args.wait:g} s\n")
+            return 1
+        time.sleep(0.1)
+
+
+def _tail(client: object, args: argparse.Namespace, out: TextIO) -> int:
+    kinds = [k for k in args.events.split(",") if k]
+    events = client.subscribe(kinds)  # type: ignore[attr-defined]
+    if args.since is not None:
+        cursor = args.since
+        while True:
+            page = client.events_since(cursor, events=kinds)  # type: ignore[attr-defined]
+            for event in page["events"]:
+                out.write(json.dumps(event, ensure_ascii=False) + "\n")
+            cursor = page["cursor"]
+            if not page["more"]:
+                break
+    for event in events:
+        out.write(json.dumps(event, ensure_ascii=False) + "\n")
+        out.flush()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,4 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if args.command == "selfcheck":
         return selfcheck(out)
+    if args.command == "run":
+        from gateway.daemon import run  # noqa: PLC0415 (trio only for the daemon)
+
+        return run(args.config)
+    if args.command in ("send", "status", "tail"):
+        return _client_command(args, out)
     return 2  # pragma: no cover - argparse rejects unknown commands

@@ -1,0 +1,377 @@
+"""What the daemon does for a client request, apart from reading and writing the socket.
+
+Intake checks every message (account, number, sender, text, validity, route) and turns the good
+ones into outbox operations in the writer's open batch: a ``submit_many`` of 1,000 messages and
+1,000 pipelined ``submit`` requests alike end up in one write transaction. The reply is built
+only after that transaction commits. Once committed, new messages go to the dispatcher and the
+batch's events to the subscribers (``Service.committed``, the writer's commit hook).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+import trio
+
+from gateway import codec
+from gateway.api.protocol import ErrorCode, FieldError
+from gateway.config import Config
+from gateway.dispatch import Clock, Dispatcher, Outgoing
+from gateway.metrics import Metrics
+from gateway.numbers import InvalidNumber, normalize
+from gateway.outbox import (
+    P_DONE,
+    P_ERROR,
+    P_MSGID,
+    P_OPERATOR,
+    P_STATE,
+    P_STATUS,
+    P_SUBMITTED,
+    Batch,
+    NewMessage,
+    Outbox,
+)
+from gateway.senders import InvalidSender, classify_sender
+from gateway.smpp.client import Operator
+from gateway.storage import StoreFull
+from gateway.writer import BatchWriter, Pending
+
+log = structlog.get_logger("gateway.service")
+
+#: Part states as the API names them.
+_STATES = ("queued", "scheduled", "submitted", "delivered", "failed", "expired", "rejected")
+
+
+class Rejected(Exception):
+    """A message refused at intake: ``code`` is the API error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+@dataclass(slots=True, eq=False)
+class SubmitTicket:
+    """Submissions handed to the writer: the replier awaits ``results``."""
+
+    pending: Pending | None
+    #: Per request, in order: an index into the batch's ``accepted`` list, or a ready error.
+    slots: list[int | dict[str, Any]]
+    started: float
+
+    @property
+    def ready(self) -> bool:
+        return self.pending is None or self.pending.done.is_set()
+
+    async def results(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if self.pending is None:
+            return [slot for slot in self.slots if isinstance(slot, dict)]
+        try:
+            batch = await self.pending.wait()
+        except StoreFull as exc:
+            message = f"the message store is full; nothing was accepted ({exc})"
+            return [
+                slot if isinstance(slot, dict) else error(ErrorCode.STORE_FULL, message)
+                for slot in self.slots
+            ]
+        for slot in self.slots:
+            if isinstance(slot, dict):
+                out.append(slot)
+                continue
+            accepted = batch.accepted[slot]
+            result: dict[str, Any] = {
+                "ok": True,
+                "id": str(accepted.id),
+                "parts": accepted.parts,
+                "encoding": accepted.encoding,
+                "state": accepted.state,
+            }
+            if accepted.duplicate:
+                result["duplicate"] = True
+            if accepted.send_after is not None:
+                result["send_after"] = accepted.send_after
+            out.append(result)
+        return out
+
+
+class Subscriber:
+    """A connection that asked for events: a bounded buffer the connection drains."""
+
+    __slots__ = ("buffer", "dropped", "kinds", "last_cursor", "limit", "wake")
+
+    def __init__(self, kinds: frozenset[str], limit: int, wake: Callable[[], None]) -> None:
+        self.kinds = kinds
+        self.limit = limit
+        self.buffer: list[dict[str, Any]] = []
+        self.dropped = False
+        self.last_cursor = ""
+        self.wake = wake
+
+
+class EventHub:
+    """Committed events to live subscribers. A subscriber that falls ``limit`` events behind
+    is dropped (told so, with the cursor to resume from) instead of growing the daemon."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.subscribers: set[Subscriber] = set()
+        self.metrics = metrics
+
+    def publish(self, events: Sequence[dict[str, Any]]) -> None:
+        if not events or not self.subscribers:
+            return
+        for sub in list(self.subscribers):
+            wanted = [e for e in events if e["event"] in sub.kinds]
+            if not wanted:
+                continue
+            if len(sub.buffer) + len(wanted) > sub.limit:
+                sub.dropped = True
+                self.subscribers.discard(sub)
+                self.metrics.subscribers_dropped.inc()
+            else:
+                sub.buffer.extend(wanted)
+            sub.wake()
+
+
+class Service:
+    """Intake, status, events, counts and health, over the outbox, writer and dispatcher."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        outbox: Outbox,
+        writer: BatchWriter,
+        dispatcher: Dispatcher,
+        operators: dict[str, Operator],
+        metrics: Metrics,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.outbox = outbox
+        self.writer = writer
+        self.dispatcher = dispatcher
+        self.operators = operators
+        self.metrics = metrics
+        self.clock = clock
+        self.hub = EventHub(metrics)
+        self.accounts = {account.name: account for account in config.accounts}
+        g = config.gateway
+        self.default_validity = float(g.default_validity_s)
+        self.max_validity = float(g.max_validity_s)
+        self.region = g.default_region
+        self.started = time.time()
+        self.stopping = False
+
+    # -- intake --------------------------------------------------------------------------------
+
+    def _check(self, req: Any, now: float, message_id: int) -> tuple[NewMessage, Outgoing]:
+        account = req.account
+        if account not in self.accounts:
+            raise Rejected(ErrorCode.UNKNOWN_ACCOUNT, f"unknown account {account!r}")
+        try:
+            to = normalize(req.to, region=self.region)
+        except InvalidNumber as exc:
+            raise Rejected(ErrorCode.INVALID_NUMBER, f"'to' {req.to!r}: {exc}") from None
+        try:
+            sender = classify_sender(req.from_)
+        except InvalidSender as exc:
+            raise Rejected(ErrorCode.INVALID_SENDER, f"'from' {req.from_!r}: {exc}") from None
+        text = req.text
+        if not text:
+            raise Rejected(ErrorCode.INVALID_TEXT, "'text' is empty")
+        try:
+            plan = codec.plan(text, ref=message_id & 0xFF, transliterate=req.transliterate)
+        except codec.TooManyParts as exc:
+            raise Rejected(ErrorCode.INVALID_TEXT, f"'text': {exc}") from None
+        validity = self.default_validity if req.validity is None else float(req.validity)
+        if not 0 < validity <= self.max_validity:
+            raise Rejected(
+                ErrorCode.INVALID_FIELD,
+                f"'validity' must be from 1 to {int(self.max_validity)} seconds, "
+                f"not {req.validity}",
+            )
+        send_after = None
+        start = now
+        if req.send_at is not None and float(req.send_at) > now:
+            send_after = float(req.send_at)
+            start = send_after
+        expires_at = start + validity
+        if not self.dispatcher.has_route(to):
+            raise Rejected("no_route", f"no operator route carries {to}")
+        marketing = req.class_ == "marketing"
+        state = "scheduled" if send_after is not None else "queued"
+        new = NewMessage(
+            id=message_id,
+            account=account,
+            to=to,
+            sender=req.from_,
+            text=text,
+            marketing=marketing,
+            ref=req.ref,
+            priority=req.priority,
+            transliterate=req.transliterate,
+            accepted_at=now,
+            send_after=send_after,
+            expires_at=expires_at,
+            encoding=plan.encoding,
+            parts=len(plan.parts),
+            state=state,
+        )
+        out = Outgoing(
+            id=message_id,
+            account=account,
+            to=to,
+            sender=sender.address,
+            sender_ton=sender.ton,
+            sender_npi=sender.npi,
+            plan=plan,
+            marketing=marketing,
+            priority=req.priority,
+            send_after=send_after,
+            expires_at=expires_at,
+        )
+        return new, out
+
+    async def begin_submit(self, requests: Sequence[Any]) -> SubmitTicket:
+        """Check ``requests`` (SubmitRequest, or a per-message field error to pass through) and
+        add the good ones to the writer's open batch. Returns at once unless the writer is
+        too far behind (backpressure); the replies come from ``ticket.results()``."""
+        started = trio.current_time()
+        if self.stopping:
+            return SubmitTicket(
+                None,
+                [error(ErrorCode.SHUTTING_DOWN, "the gateway is stopping") for _ in requests],
+                started,
+            )
+        await self.writer.room()
+        now = self.clock.wall()
+        pending = self.writer.open
+        batch: Batch = pending.batch
+        first_id = self.outbox.allocate_ids(len(requests))
+        slots: list[int | dict[str, Any]] = []
+        for offset, req in enumerate(requests):
+            if type(req) is FieldError:
+                slots.append(req.as_result())
+                self.metrics.client_errors.labels(str(req.code)).inc()
+                continue
+            try:
+                new, out = self._check(req, now, first_id + offset)
+            except Rejected as exc:
+                slots.append(error(exc.code, exc.message))
+                self.metrics.rejected.labels(
+                    req.account if req.account in self.accounts else "", exc.code
+                ).inc()
+                continue
+            slots.append(len(batch.accept))
+            batch.accept.append(new)
+            batch.outgoing.append(out)
+        if len(batch.accept):
+            self.writer.kick()
+            return SubmitTicket(pending, slots, started)
+        return SubmitTicket(None, slots, started)
+
+    def committed(self, batch: Batch, seconds: float) -> None:
+        """The writer's commit hook: release new messages, publish events, count."""
+        m = self.metrics
+        m.commits.inc()
+        m.commit_seconds.observe(seconds)
+        if batch.accept:
+            fresh = []
+            for accepted, out in zip(batch.accepted, batch.outgoing, strict=True):
+                if accepted.duplicate:
+                    m.duplicates.labels(out.account).inc()
+                elif accepted.id == out.id:
+                    m.accepted.labels(out.account).inc()
+                    fresh.append(out)
+            self.dispatcher.release(fresh)
+        for event in batch.events:
+            kind = event["event"]
+            if kind == "status":
+                m.finished.labels(event["state"]).inc()
+            elif kind == "receipt":
+                m.receipts.labels(event["operator"], event["stat"] or "unknown").inc()
+        for operator, delay in batch.receipt_delays:
+            m.receipt_seconds.labels(operator).observe(delay)
+        self.hub.publish(batch.events)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def status(self, message_id: str) -> dict[str, Any]:
+        if not message_id.isdigit() or len(message_id) > 20:
+            return error(ErrorCode.NOT_FOUND, f"no message {message_id!r}")
+        record = self.outbox.get(int(message_id))
+        if record is None:
+            return error(ErrorCode.NOT_FOUND, f"no message {message_id!r} (unknown, or pruned)")
+        return {
+            "ok": True,
+            "id": message_id,
+            "state": record["st"],
+            "account": record["a"],
+            "to": record["to"],
+            "from": record["fr"],
+            "class": "marketing" if record["mk"] else "transactional",
+            "ref": record["rf"],
+            "encoding": record["en"],
+            "accepted_at": record["at"],
+            "send_after": record["sa"],
+            "expires_at": record["ex"],
+            "error": record["er"],
+            "parts": [
+                {
+                    "state": p[P_STATE],
+                    "operator": p[P_OPERATOR],
+                    "message_id": p[P_MSGID],
+                    "status": p[P_STATUS],
+                    "error": p[P_ERROR],
+                    "submitted_at": p[P_SUBMITTED],
+                    "done_at": p[P_DONE],
+                }
+                for p in record["pt"]
+            ],
+        }
+
+    def events_since(self, cursor: str, limit: int, kinds: frozenset[str] | None) -> dict[str, Any]:
+        if cursor and not cursor.isdigit():
+            return error(ErrorCode.INVALID_FIELD, f"'cursor' {cursor!r} is not a cursor we gave")
+        events, last, more = self.outbox.events_since(int(cursor or 0), limit, kinds)
+        return {"ok": True, "events": events, "cursor": str(last), "more": more}
+
+    def count(self, text: str, transliterate: bool) -> dict[str, Any]:
+        c = codec.count(text, transliterate=transliterate)
+        return {
+            "ok": True,
+            "encoding": c.encoding,
+            "units": c.units,
+            "parts": c.parts,
+            "per_part": c.per_part,
+            "sendable": c.sendable,
+        }
+
+    def health(self) -> dict[str, Any]:
+        queued = self.dispatcher.queued()
+        operators = []
+        for name, op in self.operators.items():
+            view = op.health() if hasattr(op, "health") else {"name": name, "bound": op.bound_links}
+            view["waiting"] = queued.get(name, 0)
+            operators.append(view)
+        return {
+            "ok": True,
+            "operators": operators,
+            "scheduled": self.dispatcher.scheduled,
+            "store": self.outbox.counts(),
+            "uptime": time.time() - self.started,
+            "stopping": self.stopping,
+        }
+
+
+__all__ = ["EventHub", "Rejected", "Service", "SubmitTicket", "Subscriber", "error"]

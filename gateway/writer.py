@@ -1,0 +1,161 @@
+"""Group commit: every write to the outbox goes through one task and one thread.
+
+Producers (connection handlers accepting messages, the outcome reader, the receipt handler) add
+operations to the *open* batch and wait on its ``done`` event; the writer task closes the batch
+when it is full or its time window has passed, writes it in one LMDB transaction in a worker
+thread (``CapacityLimiter(1)``: transactions never overlap), then wakes everyone waiting on it.
+While one batch commits the next one fills, so under load a batch holds whatever arrived during
+one fsync: the batching comes from the load, and an idle daemon answers within one commit.
+
+Nothing is acknowledged before its batch's commit, so "accepted" survives kill -9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from gateway.outbox import Batch, Outbox
+from gateway.storage import StoreFull
+
+
+class Pending:
+    """The batch being filled, and the event its waiters park on."""
+
+    __slots__ = ("batch", "done", "error")
+
+    def __init__(self) -> None:
+        self.batch = Batch()
+        self.done = trio.Event()
+        #: Set when the batch could not be written (the store is full, or a bug).
+        self.error: BaseException | None = None
+
+    async def wait(self) -> Batch:
+        """Wait for the commit; raises what the write raised."""
+        await self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.batch
+
+
+class BatchWriter:
+    """One writer per outbox. ``interval``: how long an idle writer waits for a batch to grow
+    after its first operation; ``max_ops``: most operations per transaction; ``max_waiting``:
+    operations queued beyond which producers wait (backpressure instead of growing memory)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        interval: float = 0.002,
+        max_ops: int = 2000,
+        max_waiting: int = 50_000,
+        on_commit: Callable[[Batch, float], None] | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.interval = interval
+        self.max_ops = max_ops
+        self.max_waiting = max_waiting
+        self.on_commit = on_commit
+        self._open = Pending()
+        self._has_work = trio.Event()
+        self._full = trio.Event()
+        self._room = trio.Event()
+        self._closed = False
+        self._limiter = trio.CapacityLimiter(1)
+        #: Commits done, and operations written (for metrics and tests).
+        self.commits = 0
+        self.written = 0
+
+    @property
+    def limiter(self) -> trio.CapacityLimiter:
+        """Held by whoever writes to the environment: other writers (pruning) take it too, so
+        transactions never overlap and the map never grows under an open one."""
+        return self._limiter
+
+    @property
+    def open(self) -> Pending:
+        """The batch new operations go into, for producers that cannot wait (add to
+        ``writer.open.batch``, call :meth:`kick`, and wait on ``pending.done`` if they care)."""
+        return self._open
+
+    def kick(self) -> None:
+        """Operations were added to the open batch directly: the writer should take it."""
+        self._has_work.set()
+        if len(self._open.batch) >= self.max_ops:
+            self._full.set()
+
+    async def room(self) -> None:
+        """Wait while too much is queued (backpressure)."""
+        while len(self._open.batch) >= self.max_waiting and not self._closed:
+            self._room = trio.Event()
+            await self._room.wait()
+
+    async def commit(self, fill: Callable[[Batch], Any]) -> Batch:
+        """Add operations with ``fill(batch)`` and wait until they are durable."""
+        await self.room()
+        if self._closed:
+            raise trio.ClosedResourceError("the store is closing")
+        pending = self._open
+        fill(pending.batch)
+        self._has_work.set()
+        if len(pending.batch) >= self.max_ops:
+            self._full.set()
+        return await pending.wait()
+
+    def close(self) -> None:
+        """No new operations: the writer commits what it has, then returns."""
+        self._closed = True
+        self._has_work.set()
+        self._room.set()
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[BatchWriter] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started(self)
+        while True:
+            if not self._closed:
+                await self._has_work.wait()
+            if not len(self._open.batch):
+                if self._closed:
+                    return
+                self._has_work = trio.Event()
+                continue
+            if self.interval > 0 and len(self._open.batch) < self.max_ops and not self._closed:
+                # Let a batch form: the first operation waits at most ``interval``.
+                with trio.move_on_after(self.interval):
+                    await self._full.wait()
+            pending = self._open
+            self._open = Pending()
+            self._has_work = trio.Event()
+            self._full = trio.Event()
+            self._room.set()
+            await self._write(pending)
+
+    async def _write(self, pending: Pending) -> None:
+        started = trio.current_time()
+        # The commit is shielded: a transaction handed to the thread finishes, and its waiters
+        # learn the outcome, even while the daemon is being cancelled.
+        with trio.CancelScope(shield=True):
+            try:
+                await trio.to_thread.run_sync(
+                    self.outbox.write, pending.batch, limiter=self._limiter
+                )
+            except StoreFull as exc:
+                pending.error = exc
+            except BaseException as exc:
+                pending.error = exc
+                pending.done.set()
+                raise
+            else:
+                self.outbox.committed(pending.batch)
+                self.commits += 1
+                self.written += len(pending.batch)
+                if self.on_commit is not None:
+                    self.on_commit(pending.batch, trio.current_time() - started)
+            pending.done.set()
+
+
+__all__ = ["BatchWriter", "Pending"]

@@ -1,0 +1,205 @@
+"""The outbox on real LMDB files: acceptance, idempotency, part results, receipts (also before
+their submit_sm_resp is stored), expiry, restart pick-up, pruning, events and map growth."""
+
+import pytest
+
+from gateway.outbox import (
+    Batch,
+    Expire,
+    NewMessage,
+    Outbox,
+    PartResult,
+    ReceiptUpdate,
+    ReplyEvent,
+    opid_key,
+)
+from gateway.storage import open_env
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    env = open_env(tmp_path / "data", map_size=1 << 20)
+    yield Outbox(env)
+    env.close()
+
+
+def new(outbox, *, parts=1, ref=None, account="demo", at=1000.0, state="queued"):
+    return NewMessage(
+        id=outbox.allocate_ids(1),
+        account=account,
+        to="+33612345678",
+        sender="DEMO",
+        text="Bonjour",
+        marketing=False,
+        ref=ref,
+        priority=5,
+        transliterate=False,
+        accepted_at=at,
+        send_after=None,
+        expires_at=at + 172800,
+        encoding="gsm7",
+        parts=parts,
+        state=state,
+    )
+
+
+def write(outbox, **ops):
+    batch = Batch(**ops)
+    outbox.write(batch)
+    outbox.committed(batch)
+    return batch
+
+
+def accepted(message_id, part, opid, at=1001.0):
+    return PartResult(
+        id=message_id,
+        part=part,
+        accepted=True,
+        operator="sim",
+        at=at,
+        message_id=opid,
+        key=opid_key("sim", opid),
+        status=0,
+    )
+
+
+def receipt(opid, stat="DELIVRD", at=1005.0):
+    return ReceiptUpdate(
+        key=opid_key("sim", opid),
+        operator="sim",
+        message_id=opid,
+        stat=stat,
+        err="000",
+        final=True,
+        delivered=stat == "DELIVRD",
+        at=at,
+    )
+
+
+def test_accept_is_durable_and_pending(outbox, tmp_path):
+    m = new(outbox, parts=2)
+    batch = write(outbox, accept=[m])
+    assert batch.accepted[0].id == m.id and not batch.accepted[0].duplicate
+    outbox.env.close()
+    reopened = Outbox(open_env(tmp_path / "data"))
+    record = reopened.get(m.id)
+    assert record["st"] == "queued" and len(record["pt"]) == 2
+    assert [i for i, _ in reopened.pending()] == [m.id]
+    assert reopened.next_id == m.id + 1
+
+
+def test_same_ref_returns_the_first_id_even_in_one_batch(outbox):
+    a, b = new(outbox, ref="order-1"), new(outbox, ref="order-1")
+    other_account = new(outbox, ref="order-1", account="other")
+    batch = write(outbox, accept=[a, b, other_account])
+    first, second, third = batch.accepted
+    assert second.duplicate and second.id == first.id == a.id
+    assert not third.duplicate and third.id == other_account.id
+    again = write(outbox, accept=[new(outbox, ref="order-1")]).accepted[0]
+    assert again.duplicate and again.id == a.id
+    assert outbox.get(b.id) is None
+
+
+def test_parts_then_receipts_make_the_message_delivered(outbox):
+    m = new(outbox, parts=2)
+    write(outbox, accept=[m])
+    batch = write(outbox, results=[accepted(m.id, 0, "A1"), accepted(m.id, 1, "A2")])
+    assert [e["state"] for e in batch.events] == ["submitted"]
+    assert list(outbox.pending()) == []
+    batch = write(outbox, receipts=[receipt("A1")])
+    assert [e["event"] for e in batch.events] == ["receipt"]
+    batch = write(outbox, receipts=[receipt("A2")])
+    assert [(e["event"], e.get("state")) for e in batch.events] == [
+        ("receipt", None),
+        ("status", "delivered"),
+    ]
+    assert batch.receipt_delays == [("sim", pytest.approx(4.0))]
+    assert outbox.get(m.id)["st"] == "delivered"
+
+
+def test_a_receipt_before_its_submit_resp_is_kept_and_applied(outbox):
+    m = new(outbox)
+    write(outbox, accept=[m])
+    early = write(outbox, receipts=[receipt("X9", stat="UNDELIV")])
+    assert early.events == [] and outbox.counts()["orphan_receipts"] == 1
+    batch = write(outbox, results=[accepted(m.id, 0, "X9")])
+    record = outbox.get(m.id)
+    assert record["st"] == "failed" and "UNDELIV" in record["er"]
+    assert outbox.counts()["orphan_receipts"] == 0
+    assert batch.events[-1]["state"] == "failed"
+
+
+def test_a_failed_part_fails_the_message_and_its_other_parts(outbox):
+    m = new(outbox, parts=3)
+    write(outbox, accept=[m])
+    write(
+        outbox,
+        results=[
+            PartResult(
+                id=m.id,
+                part=1,
+                accepted=False,
+                operator="sim",
+                at=2.0,
+                status=0x0B,
+                error="operator refused with status 0x0B",
+            )
+        ],
+    )
+    record = outbox.get(m.id)
+    assert record["st"] == "failed"
+    assert [p[0] for p in record["pt"]] == ["failed"] * 3
+    assert record["er"] == "operator refused with status 0x0B"
+    assert list(outbox.pending()) == []
+
+
+def test_expire_and_late_receipts_do_not_reopen(outbox):
+    m = new(outbox)
+    write(outbox, accept=[m])
+    batch = write(outbox, expire=[Expire(id=m.id, at=5.0)])
+    assert batch.events[0]["state"] == "expired"
+    write(outbox, results=[accepted(m.id, 0, "L1")])
+    write(outbox, receipts=[receipt("L1")])
+    assert outbox.get(m.id)["st"] == "expired"
+
+
+def test_events_since_pages_and_filters(outbox):
+    ms = [new(outbox) for _ in range(5)]
+    write(outbox, accept=ms)
+    write(outbox, results=[accepted(m.id, 0, f"E{i}") for i, m in enumerate(ms)])
+    write(
+        outbox,
+        replies=[
+            ReplyEvent(sender="+33600000000", to="36184", text="STOP", operator="sim", at=9.0)
+        ],
+    )
+    events, cursor, more = outbox.events_since(0, 3, None)
+    assert len(events) == 3 and more
+    rest, _cursor2, more2 = outbox.events_since(cursor, 100, None)
+    assert len(rest) == 3 and not more2
+    assert [e["cursor"] for e in events + rest] == [str(n) for n in range(1, 7)]
+    replies, _, _ = outbox.events_since(0, 100, frozenset({"reply"}))
+    assert [e["text"] for e in replies] == ["STOP"]
+
+
+def test_prune_removes_old_finished_messages_and_their_indexes(outbox):
+    old, young, stuck = new(outbox, at=10.0, ref="r"), new(outbox, at=500.0), new(outbox, at=11.0)
+    write(outbox, accept=[old, young, stuck])
+    write(outbox, results=[accepted(old.id, 0, "P1"), accepted(young.id, 0, "P2")])
+    removed = outbox.prune(cutoff=100.0)
+    assert removed >= 1
+    assert outbox.get(old.id) is None
+    assert outbox.get(stuck.id) is not None  # still pending: never pruned
+    assert outbox.get(young.id) is not None
+    # the ref is free again and the receipt index entry is gone
+    assert not write(outbox, accept=[new(outbox, ref="r")]).accepted[0].duplicate
+    write(outbox, receipts=[receipt("P1")])
+    assert outbox.counts()["orphan_receipts"] == 1
+
+
+def test_the_map_grows_instead_of_failing(outbox):
+    size = outbox.env.info()["map_size"]
+    for _ in range(6):
+        write(outbox, accept=[new(outbox) for _ in range(2000)])
+    assert outbox.env.info()["map_size"] > size
+    assert outbox.counts()["messages"] == 12000
