@@ -11,8 +11,8 @@ FAILED or UNKNOWN), the UNKNOWN ones are identified by tag, and each outcome agr
 crossed the wire for that job (``assert_one_outcome_each``, ``check_against_wire``). Every test
 has an absolute ``trio.fail_after``; nothing sleeps to wait for something to happen.
 
-Tests marked ``xfail(strict=True, reason="BUG: ...")`` expose bugs in gateway/ (see the reasons);
-they pass once the bug is fixed, and strict mode then asks for the marker to go.
+Tests whose comment starts "Regression:" once failed against gateway/smpp/client.py; the comment
+says what the bug was.
 """
 
 from __future__ import annotations
@@ -66,34 +66,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 C = CommandId
 S = CommandStatus
-
-# -- the bugs these tests expose (gateway/smpp/client.py, as of this writing) -------------
-
-BUG_GROUP_CANCELLED = (
-    "BUG: stopping the operator while a connection is closing raises instead of cancelling: "
-    "with the parent scope cancelled too, trio leaves the reader's and writer's Cancelled in "
-    "the connection nursery's group ([LinkClosed, Cancelled, Cancelled]); "
-    "Link._connect_and_serve's group.split(_LINK_ERRORS) leaves them in `rest` and re-raises "
-    "the whole group, so Operator.run ends with ExceptionGroup([LinkClosed]) instead of "
-    "Cancelled"
-)
-BUG_WRITER_IN_ERROR = (
-    "BUG: after a framing error the reader hands the intact PDUs to _handle and flushes the "
-    "generic_nack before raising LinkClosed; meanwhile the writer, woken by the freed window, "
-    "takes the next job from the queue and calls Session.send_request in state ERROR: "
-    "LocalProtocolError escapes Link.run (Operator crashes) and that job is lost"
-)
-BUG_TICKER_CADENCE = (
-    "BUG: Link._ticker is woken by the writer only; while a probe is out it sleeps until the "
-    "probe's response deadline and the enquire_link_resp does not wake it, so with "
-    "response_timeout > enquire_link_interval the keep-alive comes every response_timeout"
-)
-BUG_SHUTDOWN = (
-    "BUG: on stop, each job still in flight is reported through Operator.report, which waits "
-    "up to report_timeout under a shield for every outcome in turn: with nobody reading the "
-    "outcome channel, stopping a link with N jobs in flight takes N * report_timeout and "
-    "ignores the caller's deadline (before the report_timeout change it hung forever)"
-)
 
 #: Real-clock bound on the fault tests' waits: a missing outcome fails in seconds, not at WAIT.
 SHORT = 4.0
@@ -729,8 +701,10 @@ async def test_decoded_responses_keep_their_outcome_when_the_link_closes(autojum
     assert reconnected.is_set()
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_GROUP_CANCELLED)
 async def test_stopping_while_a_connection_closes_is_a_clean_stop(autojump_clock) -> None:
+    # Regression: with the stop's cancellation and the connection's own end at once, the
+    # connection nursery raised [LinkClosed, Cancelled, Cancelled] and Operator.run ended with
+    # an ExceptionGroup instead of Cancelled.
     # The consumer takes the time-out's UNKNOWN and stops the operator at once, while the
     # connection that timed out is still being torn down.
     send, receive = trio.open_memory_channel[SubmitOutcome](0)
@@ -782,11 +756,12 @@ trio.run(main)
 """
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_SHUTDOWN, raises=AssertionError)
 def test_stopping_with_nobody_reading_outcomes_is_bounded() -> None:
+    # Regression: each job in flight waited report_timeout under a shield in turn, so the stop
+    # took N * report_timeout whatever the caller's deadline.
     # In a subprocess: a shielded wait cannot be cut short from inside. Ten jobs in flight,
     # report_timeout 0.5 s: bounded means about one report_timeout (plus the unbind), not ten.
-    # (A sync test, so that a broken script fails as itself rather than as the xfail.)
+    # (A sync test, so that a broken script fails as itself, not as a slow stop.)
     try:
         result = subprocess.run(
             [sys.executable, "-c", SHUTDOWN_SCRIPT],
@@ -903,8 +878,10 @@ async def test_bad_body_gets_an_error_response_and_the_session_goes_on() -> None
             check_against_wire(h.tap, outcomes)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_WRITER_IN_ERROR)
 async def test_framing_error_while_jobs_wait_in_the_queue(autojump_clock) -> None:
+    # Regression: after a framing error the writer, woken by the freed window, took the next
+    # job and called Session.send_request in state ERROR: LocalProtocolError crashed the
+    # operator and that job was lost.
     # Window 1 and a bad frame right after every answer: when the framing breaks, the next job
     # is already waiting for the window slot the answer frees.
     faults = Faults(malformed_every=1, malformed_kind="bad_length")
@@ -919,7 +896,6 @@ async def test_framing_error_while_jobs_wait_in_the_queue(autojump_clock) -> Non
             check_against_wire(h.tap, outcomes)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_WRITER_IN_ERROR)
 async def test_bad_length_breaks_framing_the_link_reconnects_and_nothing_is_lost() -> None:
     faults = Faults(malformed_every=10, malformed_kind="bad_length")
     with trio.fail_after(20):
@@ -982,20 +958,10 @@ async def test_idle_link_sends_enquire_link_and_stays_up() -> None:
             assert outcome.outcome is Outcome.ACCEPTED
 
 
-@pytest.mark.parametrize(
-    "response_timeout",
-    [
-        2,
-        pytest.param(
-            8,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=BUG_TICKER_CADENCE,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("response_timeout", [2, 8])
 async def test_enquire_link_cadence(response_timeout: float, autojump_clock) -> None:
+    # Regression (8): the enquire_link_resp did not wake the ticker, which slept until the
+    # probe's response deadline: with response_timeout > interval, one probe per time-out.
     with trio.fail_after(600):
         async with running(
             transport="memory", enquire_link_interval=5, response_timeout=response_timeout
@@ -1007,3 +973,4 @@ async def test_enquire_link_cadence(response_timeout: float, autojump_clock) -> 
             pings = [f.time - bound for f in h.tap.seen(C.ENQUIRE_LINK, "out")]
             assert pings[:4] == pytest.approx([5, 10, 15, 20])
             assert h.tap.connections == 1
+

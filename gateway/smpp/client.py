@@ -14,6 +14,10 @@ taken it). Retryable statuses (throttled, queue full, system error, ...) put the
 head of the queue and pause the whole operator, with a pause that doubles while they continue and
 resets on success. Received deliver_sm/data_sm go to an ``InboundHandler`` in batches; they are
 acknowledged with the status it returns, after it returns (so a receipt is stored first).
+
+An optional ``Pacer`` (e.g. the token bucket of ``gateway.ratelimit``) paces parts across every
+bind of the operator: each writer asks it how many parts may go before each write. ``health()``
+is a read-only snapshot for the daemon's status page.
 """
 
 from __future__ import annotations
@@ -130,6 +134,32 @@ class InboundHandler(Protocol):
     async def __call__(self, operator: str, pdus: Sequence[Pdu]) -> Sequence[int]: ...
 
 
+class Pacer(Protocol):
+    """Operator-wide pacing of submit_sm (one pacer shared by every bind of an operator), so a
+    carrier's contracted rate holds however many binds there are.
+
+    Each link's writer, holding a job and room in its window, calls ``acquire(wanted)`` with
+    ``wanted`` = 1 + min(free window slots - 1, jobs queued): the most it could put in this
+    write. A grant is spent when returned: the writer sends at most that many (fewer if other
+    binds emptied the queue meanwhile, or if a throttle pause began while it waited), and what
+    it does not send is not given back, so the pacer errs on the slow side, never the fast one.
+    A writer cancelled inside ``acquire`` (stop, or its connection closing) puts its job back at
+    the head of the queue.
+    """
+
+    async def acquire(self, wanted: int) -> int:
+        """Wait until at least one part may go; return how many (1..wanted) may go now."""
+        ...
+
+    def throttled(self) -> None:
+        """The operator answered ESME_RTHROTTLED or ESME_RMSGQFUL: slow down."""
+        ...
+
+    def ok(self) -> None:
+        """A submit_sm was accepted."""
+        ...
+
+
 class Throttle:
     """Operator-wide pause after retryable statuses. Time is trio's clock."""
 
@@ -224,6 +254,7 @@ class Operator:
         rng: random.Random | None = None,
         stream_factory: Callable[[LinkSettings], Awaitable[trio.abc.Stream]] | None = None,
         report_timeout: float = 10.0,
+        pacer: Pacer | None = None,
     ) -> None:
         self.settings = settings
         self.outcomes = outcomes
@@ -234,8 +265,10 @@ class Operator:
         self.rng = rng or random.Random()
         self.open_stream = stream_factory or open_operator_stream
         self.links: list[Link] = []
-        #: How long a report may wait for a full outcome channel once the link is closing.
+        #: How long a closing link may wait, in all, for room in a full outcome channel.
         self.report_timeout = report_timeout
+        #: Paces parts across all binds (None: only the window and the throttle pause pace).
+        self.pacer = pacer
 
     async def submit(self, job: SubmitJob) -> None:
         await self.queue.put(job)
@@ -255,31 +288,85 @@ class Operator:
                 nursery.start_soon(link.run)
             task_status.started(self)
 
-    async def report(self, outcome: SubmitOutcome) -> None:
-        """Hand an outcome to the layer above. An outcome is never dropped by a cancellation
-        (a closing link still reports what it learned), but a reader that has gone away cannot
-        hold a link forever: after ``report_timeout`` the outcome is logged as undelivered."""
+    def health(self) -> dict[str, object]:
+        """A read-only snapshot for the daemon's status page (no I/O, no await).
+
+        ``in_flight`` counts submit_sm awaiting their response on bound sessions; each link's
+        ``state`` is its session's state (``State`` value, e.g. "bound_trx") or "down" between
+        connections; ``throttled_until`` is the trio time the operator-wide pause ends, or None
+        when it is not paused.
+        """
+        now = trio.current_time()
+        links: list[dict[str, object]] = []
+        in_flight = 0
+        for link in self.links:
+            session = link.session
+            submits = 0 if session is None else _submits_in_flight(session)
+            if session is not None and session.is_bound:
+                in_flight += submits
+            links.append(
+                {
+                    "index": link.index,
+                    "state": "down" if session is None else session.state.value,
+                    "in_flight": submits,
+                }
+            )
+        paused_until = self.throttle.paused_until
+        return {
+            "name": self.settings.name,
+            "binds": self.binds,
+            "bound": self.bound_links,
+            "queued": len(self.queue),
+            "in_flight": in_flight,
+            "throttled_until": paused_until if paused_until > now else None,
+            "links": links,
+        }
+
+    async def report(self, outcome: SubmitOutcome, *, give_up_at: float | None = None) -> None:
+        """Hand an outcome to the layer above.
+
+        Without ``give_up_at`` (a link at work) this waits for room in the outcome channel as
+        long as it takes: backpressure, and cancellable (a cancelled send delivers nothing, so
+        the caller can still report it; ``Link`` does, see ``Link._report``). With
+        ``give_up_at`` (a closing link) it waits under a shield until that trio time at most,
+        then logs the outcome as undelivered: a reader that has gone away cannot hold a stop
+        forever. A closed outcome channel also makes it undelivered."""
         try:
             self.outcomes.send_nowait(outcome)
             return
         except trio.WouldBlock:
             pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            log.error("smpp.outcome_undelivered", operator=self.settings.name, tag=outcome.tag)
+            self._undelivered(outcome)
             return
-        with trio.move_on_after(self.report_timeout) as scope:
-            scope.shield = True
+        if give_up_at is None:
+            try:
+                await self.outcomes.send(outcome)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._undelivered(outcome)
+            return
+        if give_up_at <= trio.current_time():
+            self._undelivered(outcome)
+            return
+        with trio.CancelScope(deadline=give_up_at, shield=True) as scope:
             try:
                 await self.outcomes.send(outcome)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 scope.cancel()
-        if scope.cancelled_caught:
-            log.error(
-                "smpp.outcome_undelivered",
-                operator=self.settings.name,
-                tag=outcome.tag,
-                outcome=outcome.outcome.value,
-            )
+        if scope.cancel_called:
+            self._undelivered(outcome)
+
+    def _undelivered(self, outcome: SubmitOutcome) -> None:
+        log.error(
+            "smpp.outcome_undelivered",
+            operator=self.settings.name,
+            tag=outcome.tag,
+            outcome=outcome.outcome.value,
+        )
+
+
+def _submits_in_flight(session: Session) -> int:
+    return sum(1 for r in session.outstanding if r.command_id == CommandId.SUBMIT_SM)
 
 
 async def open_operator_stream(settings: LinkSettings) -> trio.abc.Stream:
@@ -311,21 +398,35 @@ _LINK_ERRORS = (
 )
 
 
-def _first_leaf(group: BaseExceptionGroup) -> BaseException:
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
 @dataclass(slots=True)
 class _Connection:
     stream: trio.abc.Stream
     session: Session
     lock: trio.StrictFIFOLock = field(default_factory=trio.StrictFIFOLock)
     window_changed: trio.Event = field(default_factory=trio.Event)
-    #: Set by the writer after sending, so the ticker re-reads the next deadline.
+    #: Wakes the ticker early (``deadlines_changed``), so it re-reads the next deadline.
     wakeup: trio.Event = field(default_factory=trio.Event)
+    #: The deadline the ticker sleeps toward (inf: none, or the ticker is busy).
+    ticker_at: float = math.inf
+    #: Why the connection ended: the first of its tasks to end it.
+    closed_by: BaseException | None = None
+    #: Once closing: the trio time after which outcomes still unreported are given up.
+    report_until: float | None = None
+
+    def deadlines_changed(self) -> None:
+        """Call after anything that can bring the session's next deadline forward: a request
+        sent (its response deadline), a response received (an answered probe makes the next
+        keep-alive the deadline, which may come before the probe's own response deadline)."""
+        deadline = self.session.next_deadline()
+        if deadline is not None and deadline < self.ticker_at:
+            self.wakeup.set()
+
+    def closing(self, grace: float) -> float:
+        """The connection is closing: every report from now on shares one bound (so stopping
+        with nobody reading costs one ``grace``, not one per outcome). Returns that bound."""
+        if self.report_until is None:
+            self.report_until = trio.current_time() + grace
+        return self.report_until
 
 
 class Link:
@@ -377,25 +478,44 @@ class Link:
             await self._bind(conn)
             self.bound_once = True
             self.log.info("smpp.bound", mode=settings.mode.value)
+            tasks = [self._reader, self._ticker]
+            if settings.mode is not BindMode.RECEIVER:  # a receiver may not send submit_sm
+                tasks.append(self._writer)
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._reader, conn)
-                    nursery.start_soon(self._writer, conn)
-                    nursery.start_soon(self._ticker, conn)
-            except BaseExceptionGroup as group:
-                # One task's end (peer closed, time-out, protocol error) ends the connection;
-                # the others were cancelled. Surface the cause, not the group.
-                link_errors, rest = group.split(_LINK_ERRORS)
-                if rest is not None or link_errors is None:
-                    raise
-                raise _first_leaf(link_errors) from None
+                    for task in tasks:
+                        nursery.start_soon(self._until_closed, task, conn, nursery.cancel_scope)
+                # Only a task's end (recorded in closed_by) cancels this nursery by itself; a
+                # stop (our caller's cancellation) propagates out of it as Cancelled instead.
+                if conn.closed_by is not None:
+                    raise conn.closed_by
             finally:
+                conn.closing(self.operator.report_timeout)
                 await self._unbind_if_bound(conn)
-                await self._report_lost(session.connection_lost().unacknowledged, "connection lost")
+                await self._report_lost(
+                    conn, session.connection_lost().unacknowledged, "connection lost"
+                )
         finally:
             self.session = None
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
+
+    async def _until_closed(
+        self,
+        task: Callable[[_Connection], Awaitable[None]],
+        conn: _Connection,
+        scope: trio.CancelScope,
+    ) -> None:
+        """Run one of the connection's tasks. The first to end the connection (peer closed,
+        time-out, protocol error: a _LINK_ERRORS) records why and cancels its siblings, so the
+        nursery ends with no group to pick apart, and a stop arriving at the same moment stays
+        a plain cancellation. Anything else is a bug and propagates."""
+        try:
+            await task(conn)
+        except _LINK_ERRORS as exc:
+            if conn.closed_by is None:
+                conn.closed_by = exc
+            scope.cancel()
 
     async def _unbind_if_bound(self, conn: _Connection) -> None:
         """On stop (cancellation) the session is still bound: say goodbye with unbind, and take
@@ -460,6 +580,7 @@ class Link:
                 await self._handle(conn, exc.events)
                 await self._flush(conn)
                 raise LinkClosed(f"protocol error: {exc}") from exc
+            conn.deadlines_changed()
             try:
                 await self._handle(conn, events)
             finally:
@@ -469,26 +590,53 @@ class Link:
                     await self._flush(conn)
 
     async def _writer(self, conn: _Connection) -> None:
-        """Fill the window: one job awaited, then as many as are ready and fit, one write."""
+        """Fill the window: one job awaited, then as many as are ready, fit the window and the
+        pacer grants, in one write.
+
+        Every await here (window, throttle, queue, pacer) lets the other tasks run, and the
+        reader may meanwhile have found the stream broken (session in ERROR) or the operator
+        unbound (CLOSED): a job taken then goes back to the head of the queue, for this link
+        after it reconnects or for another bind, and the writer waits for the task that is
+        ending the connection to cancel it."""
         session = conn.session
         operator = self.operator
+        queue = operator.queue
+        pacer = operator.pacer
         while True:
             while session.window_free <= 0:
                 conn.window_changed = trio.Event()
                 await conn.window_changed.wait()
             await operator.throttle.wait()
-            job = await operator.queue.get()
+            job = await queue.get()
+            if not _may_submit(session):
+                queue.put_front(job)
+                await trio.sleep_forever()
+            granted = session.window_free
+            if pacer is not None:
+                wanted = 1 + min(session.window_free - 1, len(queue))
+                try:
+                    granted = await pacer.acquire(wanted)
+                    if granted < 1:
+                        raise ValueError(f"Pacer.acquire({wanted}) granted {granted}, not >= 1")
+                except BaseException:
+                    queue.put_front(job)  # cancelled (stop, connection closing) or a pacer bug
+                    raise
+                if not _may_submit(session):
+                    queue.put_front(job)
+                    await trio.sleep_forever()
             now = trio.current_time()
             if now < operator.throttle.paused_until:  # a throttle arrived while we waited
-                operator.queue.put_front(job)
+                queue.put_front(job)  # (a pacer's grant is not used: it errs on the slow side)
                 continue
             self._send(session, job, now)
-            while session.window_free > 0:
-                more = operator.queue.get_nowait()
+            sent = 1
+            while sent < granted and session.window_free > 0:
+                more = queue.get_nowait()
                 if more is None:
-                    break
+                    break  # other binds took the rest: the unused grant is lost (see Pacer)
                 self._send(session, more, now)
-            conn.wakeup.set()  # the ticker may be sleeping toward a later deadline
+                sent += 1
+            conn.deadlines_changed()  # the ticker may be sleeping toward a later deadline
             await self._flush(conn)
 
     def _send(self, session: Session, job: SubmitJob, now: float) -> None:
@@ -496,55 +644,45 @@ class Link:
         session.send_request(job.pdu, now=now, tag=job)
 
     async def _ticker(self, conn: _Connection) -> None:
-        """Wake at the session's next deadline, or sooner when the writer sent something whose
-        deadline may come first."""
+        """Wake at the session's next deadline (response time-outs, enquire_link), or sooner
+        when the writer or the reader moved that deadline forward (``deadlines_changed``)."""
         session = conn.session
         while True:
             deadline = session.next_deadline()
-            if deadline is None:
-                deadline = math.inf
+            conn.ticker_at = math.inf if deadline is None else deadline
             conn.wakeup = trio.Event()
-            with trio.move_on_at(deadline):
+            with trio.move_on_at(conn.ticker_at):
                 await conn.wakeup.wait()
-            if trio.current_time() < deadline:
-                continue
+            if trio.current_time() < conn.ticker_at:
+                continue  # woken early: re-read the deadline
+            conn.ticker_at = math.inf
             events = session.tick(trio.current_time())
             await self._handle(conn, events)
             await self._flush(conn)
 
     async def _handle(self, conn: _Connection, events: list[Event]) -> None:
+        """Act on one batch of session events (one read, or one tick): report outcomes, pass
+        deliveries to the InboundHandler and answer them, then raise LinkClosed if an event
+        ends the connection. Every outcome of the batch is reported before anything raises."""
         inbound: list[Pdu] = []
         window_moved = False
         closed: str | None = None
+        cancelled: trio.Cancelled | None = None
         for event in events:
-            if isinstance(event, ResponseReceived):
-                if event.request.command_id == CommandId.SUBMIT_SM:
-                    window_moved = True
-                    await self._submit_answered(event.pdu, event.request)
-            elif isinstance(event, RequestReceived):
+            if isinstance(event, RequestReceived):
                 inbound.append(event.pdu)
-            elif isinstance(event, RequestTimedOut):
-                window_moved = True
-                await self._timed_out(event.request)
-                # A link that does not answer in time is not trusted any more (reference
-                # section 12); every request of this tick is reported before it closes.
-                closed = closed or (
-                    f"no response to {CommandId(event.request.command_id).name.lower()} in time"
-                )
-            elif isinstance(event, NackReceived):
-                window_moved = True
-                await self._nacked(event)
-            elif isinstance(event, Unbound):
-                await self._report_lost(event.unacknowledged, "operator unbound")
-                closed = closed or ("unbound by the operator" if event.by_peer else "unbound")
-            elif isinstance(event, PduRejected):
-                self.log.warning(
-                    "smpp.pdu_rejected",
-                    error=str(event.error),
-                    status=int(event.error.command_status),
-                )
-            elif isinstance(event, UnexpectedResponse):
-                self.log.info("smpp.unexpected_response", seq=event.pdu.sequence_number)
+                continue
+            window_moved = window_moved or _frees_a_slot(event)
+            try:
+                reason = await self._on_event(conn, event)
+            except trio.Cancelled as exc:
+                # A report was cancelled (a stop, or a sibling ending the connection): the
+                # connection is closing; the rest of the batch is reported within its bound.
+                cancelled = exc
+                continue
+            closed = closed or reason
+        if cancelled is not None:  # the whole batch is reported: the cancellation goes on
+            raise cancelled
         # Only a session that can still answer takes deliveries: one we cannot acknowledge
         # (framing lost, unbound) will be delivered again by the SMSC.
         if inbound and conn.session.state in (State.BOUND_RX, State.BOUND_TRX):
@@ -556,13 +694,64 @@ class Link:
         if closed is not None:
             raise LinkClosed(closed)
 
-    async def _submit_answered(self, pdu: Pdu, request: Outstanding) -> None:
+    async def _on_event(self, conn: _Connection, event: Event) -> str | None:
+        """One event other than a delivery; returns why it ends the connection, if it does."""
+        if isinstance(event, ResponseReceived):
+            if event.request.command_id == CommandId.SUBMIT_SM:
+                await self._submit_answered(conn, event.pdu, event.request)
+        elif isinstance(event, RequestTimedOut):
+            await self._timed_out(conn, event.request)
+            # A link that does not answer in time is not trusted any more (reference section
+            # 12); every request of this tick is reported before it closes.
+            return f"no response to {CommandId(event.request.command_id).name.lower()} in time"
+        elif isinstance(event, NackReceived):
+            await self._nacked(conn, event)
+        elif isinstance(event, Unbound):
+            await self._report_lost(conn, event.unacknowledged, "operator unbound")
+            return "unbound by the operator" if event.by_peer else "unbound"
+        elif isinstance(event, PduRejected):
+            self.log.warning(
+                "smpp.pdu_rejected",
+                error=str(event.error),
+                status=int(event.error.command_status),
+            )
+        elif isinstance(event, UnexpectedResponse):
+            self.log.info("smpp.unexpected_response", seq=event.pdu.sequence_number)
+        return None
+
+    async def _report(self, conn: _Connection, outcome: SubmitOutcome) -> None:
+        """Report through the operator: at work, as long as the layer above needs
+        (backpressure); closing, within the connection's closing bound.
+
+        A report cancelled while it waits (a stop, or a sibling task ending the connection) is
+        not lost: the connection is closing from then on, and this outcome gets its shielded
+        chance within the closing bound before the cancellation goes on. The callers that
+        report a batch (``_handle``, ``_report_lost``) catch that cancellation and report the
+        rest of the batch, within the same bound, before re-raising it: those requests are
+        already settled in the session, so nothing else would ever report them."""
+        if conn.report_until is not None:
+            await self.operator.report(outcome, give_up_at=conn.report_until)
+            return
+        try:
+            await self.operator.report(outcome)
+        except trio.Cancelled:
+            until = conn.closing(self.operator.report_timeout)
+            await self.operator.report(outcome, give_up_at=until)
+            raise
+
+    async def _submit_answered(self, conn: _Connection, pdu: Pdu, request: Outstanding) -> None:
         job: SubmitJob = request.tag  # type: ignore[assignment]
         status = pdu.command_status
         operator = self.operator
+        pacer = operator.pacer
+        if status in THROTTLE_STATUSES and pacer is not None:
+            pacer.throttled()
         if status == 0:
             operator.throttle.ok()
-            await operator.report(
+            if pacer is not None:
+                pacer.ok()
+            await self._report(
+                conn,
                 SubmitOutcome(
                     tag=job.tag,
                     outcome=Outcome.ACCEPTED,
@@ -585,7 +774,8 @@ class Link:
             if is_retryable(status)
             else f"operator refused with status 0x{status:02X}"
         )
-        await operator.report(
+        await self._report(
+            conn,
             SubmitOutcome(
                 tag=job.tag,
                 outcome=Outcome.FAILED,
@@ -596,14 +786,15 @@ class Link:
             )
         )
 
-    async def _nacked(self, event: NackReceived) -> None:
+    async def _nacked(self, conn: _Connection, event: NackReceived) -> None:
         request = event.request
         if request is None or request.command_id != CommandId.SUBMIT_SM:
             self.log.warning("smpp.generic_nack", status=event.pdu.command_status)
             return
         job: SubmitJob = request.tag  # type: ignore[assignment]
         # The SMSC could not parse our PDU: sending it again unchanged would fail the same way.
-        await self.operator.report(
+        await self._report(
+            conn,
             SubmitOutcome(
                 tag=job.tag,
                 outcome=Outcome.FAILED,
@@ -614,10 +805,11 @@ class Link:
             )
         )
 
-    async def _timed_out(self, request: Outstanding) -> None:
+    async def _timed_out(self, conn: _Connection, request: Outstanding) -> None:
         if request.command_id == CommandId.SUBMIT_SM:
             job: SubmitJob = request.tag  # type: ignore[assignment]
-            await self.operator.report(
+            await self._report(
+                conn,
                 SubmitOutcome(
                     tag=job.tag,
                     outcome=Outcome.UNKNOWN,
@@ -627,19 +819,37 @@ class Link:
                 )
             )
 
-    async def _report_lost(self, requests: Sequence[Outstanding], reason: str) -> None:
+    async def _report_lost(
+        self, conn: _Connection, requests: Sequence[Outstanding], reason: str
+    ) -> None:
+        cancelled: trio.Cancelled | None = None
         for request in requests:
             if request.command_id == CommandId.SUBMIT_SM:
                 job: SubmitJob = request.tag  # type: ignore[assignment]
-                await self.operator.report(
-                    SubmitOutcome(
-                        tag=job.tag,
-                        outcome=Outcome.UNKNOWN,
-                        attempts=job.attempts,
-                        reason=reason,
-                        operator=self.settings.name,
-                    )
+                outcome = SubmitOutcome(
+                    tag=job.tag,
+                    outcome=Outcome.UNKNOWN,
+                    attempts=job.attempts,
+                    reason=reason,
+                    operator=self.settings.name,
                 )
+                try:
+                    await self._report(conn, outcome)
+                except trio.Cancelled as exc:  # see _report: the others go within the bound
+                    cancelled = exc
+        if cancelled is not None:
+            raise cancelled
+
+
+def _may_submit(session: Session) -> bool:
+    return session.state in (State.BOUND_TX, State.BOUND_TRX)
+
+
+def _frees_a_slot(event: Event) -> bool:
+    """Whether the event settled one of our submit_sm (so the writer may send again)."""
+    if isinstance(event, ResponseReceived):
+        return event.request.command_id == CommandId.SUBMIT_SM
+    return isinstance(event, RequestTimedOut | NackReceived)
 
 
 class _BindRefused(Exception):
@@ -655,6 +865,7 @@ __all__ = [
     "LinkSettings",
     "Operator",
     "Outcome",
+    "Pacer",
     "SubmitJob",
     "SubmitOutcome",
     "Throttle",
