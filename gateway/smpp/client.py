@@ -289,7 +289,8 @@ class Operator:
             task_status.started(self)
 
     def health(self) -> dict[str, object]:
-        """A read-only snapshot for the daemon's status page (no I/O, no await).
+        """A read-only snapshot for the daemon's status page (no I/O, no await; call it from
+        trio, as times are trio's clock).
 
         ``in_flight`` counts submit_sm awaiting their response on bound sessions; each link's
         ``state`` is its session's state (``State`` value, e.g. "bound_trx") or "down" between
@@ -348,12 +349,14 @@ class Operator:
         if give_up_at <= trio.current_time():
             self._undelivered(outcome)
             return
-        with trio.CancelScope(deadline=give_up_at, shield=True) as scope:
+        delivered = False
+        with trio.CancelScope(deadline=give_up_at, shield=True):
             try:
                 await self.outcomes.send(outcome)
+                delivered = True
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                scope.cancel()
-        if scope.cancel_called:
+                pass
+        if not delivered:
             self._undelivered(outcome)
 
     def _undelivered(self, outcome: SubmitOutcome) -> None:
