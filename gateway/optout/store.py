@@ -41,6 +41,7 @@ import csv
 import enum
 import errno
 import os
+import re
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -51,7 +52,7 @@ from typing import IO, Any, NamedTuple
 import lmdb
 import msgpack
 
-from gateway.numbers import InvalidNumber, normalize, pack, unpack
+from gateway.numbers import InvalidNumber, fast_accepts, normalize, pack, unpack
 
 __all__ = [
     "DEFAULT_MAP_SIZE",
@@ -86,6 +87,7 @@ _SCOPE_ID = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _GLOBAL_ID = 0
 _SCOPE_RANKS = {"global": 0, "network": 1, "account": 2}
+_CANONICAL_LINE = re.compile(rb"\+[1-9][0-9]{1,14}\r?")
 _HEADER_WORDS = ("number", "numero", "msisdn", "phone", "telephone", "mobile", "tel", "gsm")
 
 _M_SCOPE = b"scope:"        # + name -> id
@@ -281,6 +283,31 @@ class OptoutStore:
                 raw = txn.get(key, db=self._meta)
                 old = _U64.unpack(raw)[0] if raw else 0
                 txn.put(key, _U64.pack(max(0, old + delta)), db=self._meta)
+
+    def _put_one_value(self, txn: lmdb.Transaction, keys: list[bytes], value: bytes, at: int,
+                       sid: int) -> tuple[int, int]:
+        """Import fast path: sorted keys of one scope, all with the same permanent value.
+
+        One ``putmulti`` (a C loop) inserts the new keys. Only if some keys existed does a
+        second pass look at them, to apply :meth:`_put_sorted`'s rule (a permanent entry
+        replaces an expiring one; an expired one counts as new).
+        """
+        cur = txn.cursor(db=self._entries)
+        consumed, added = cur.putmulti([(k, value) for k in keys], overwrite=False)
+        new, dup = added, consumed - added
+        if dup:
+            get = txn.get
+            for k in keys:
+                old = get(k, db=self._entries)
+                if old != value and old is not None:
+                    old_until = msgpack.unpackb(old)[3]
+                    if old_until is not None:
+                        txn.put(k, value, db=self._entries)
+                        if old_until < at:
+                            new += 1
+                            dup -= 1
+        self._bump_counts(txn, {sid: added})
+        return new, dup
 
     def _put_sorted(self, txn: lmdb.Transaction, items: list[tuple[bytes, bytes, int, int | None]],
                     ) -> tuple[int, int]:
@@ -555,9 +582,10 @@ class OptoutStore:
 
         def flush() -> None:
             def fn(t: lmdb.Transaction, assigned: dict[str, int]) -> tuple[int, int]:
-                suffix = _SCOPE_ID.pack(self._assign_id(t, scope, assigned))
-                items = sorted(p + suffix for p in pending)
-                return self._put_sorted(t, [(k, value, stamp, None) for k in items])
+                sid = self._assign_id(t, scope, assigned)
+                suffix = _SCOPE_ID.pack(sid)
+                return self._put_one_value(t, sorted(p + suffix for p in pending), value,
+                                           stamp, sid)
 
             if pending:
                 new, dup = self._write(fn)
@@ -569,9 +597,20 @@ class OptoutStore:
                 progress(report)
 
         first_content = True
+        canonical = _CANONICAL_LINE.fullmatch
         with open(path, "rb") as f:
             lines = _Lines(f)
             for line_no, line in lines:
+                # Fast path: a bare canonical E.164 line, accepted by the compiled rule.
+                if line is not None and canonical(line):
+                    text_s = line.decode("ascii").rstrip("\r")
+                    if fast_accepts(text_s, require_mobile):
+                        pending.append(_U64.pack(int(text_s)))
+                        first_content = False
+                        if len(pending) >= batch:
+                            report.lines = line_no
+                            flush()
+                        continue
                 report.lines = line_no
                 if line is None:
                     self._invalid(report, line_no, "(line too long)", "too_long")
@@ -599,6 +638,7 @@ class OptoutStore:
                 pending.append(_U64.pack(int(number)))
                 if len(pending) >= batch:
                     flush()
+            report.lines = lines.line_count
             flush()
         return report
 
@@ -637,6 +677,7 @@ class _Lines:
     def __init__(self, f: IO[bytes]) -> None:
         self._f = f
         self.bytes_read = 0
+        self.line_count = 0
 
     def __iter__(self) -> Iterator[tuple[int, bytes | None]]:
         line_no = 0
@@ -660,5 +701,7 @@ class _Lines:
             if len(carry) > MAX_LINE_BYTES:
                 overlong = True
                 carry = b""
+        self.line_count = line_no
         if carry or overlong:
+            self.line_count = line_no + 1
             yield line_no + 1, None if overlong else carry

@@ -1,0 +1,194 @@
+"""Opt-out list benchmark: import 10 million numbers, then look them up (issue 5's targets).
+
+Not part of ``make test``. Builds a CSV of random French mobile numbers ("+336" or "+337" and 8
+digits, canonical E.164) in a temporary directory under /tmp, imports it into a fresh LMDB store,
+and measures: import time (and its rate), size on disk, random lookups per second with one
+``check`` per number and with ``check_many`` batches, for hits and for misses, and the cost of
+``normalize`` on the fast E.164 path and on national spellings (phonenumbers). The temporary
+directory is deleted at the end.
+
+    .venv/bin/python bench/optout.py              # 10 million numbers
+    .venv/bin/python bench/optout.py --count 1e6  # quicker
+
+Targets: import under 60 s, batched lookups over 1 million/s. Exit status 1 if one is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway.numbers import normalize
+from gateway.optout.store import OptoutStore, open_env
+
+SCOPES = ["global", "network:chain", "account:shop-1"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+
+
+def valid_prefixes() -> list[str]:
+    """The 3-digit French mobile prefixes ("+33" + 6xx/7xx) that phonenumbers accepts: in the
+    FR plan validity depends on those digits only (e.g. 639 and 690 are not mobile)."""
+    out = []
+    for p in range(600, 800):
+        try:
+            normalize(f"+33{p}000000")
+            out.append(str(p))
+        except ValueError:
+            pass
+    return out
+
+
+def next_prime(n: int) -> int:
+    def is_prime(m: int) -> bool:
+        return m > 1 and all(m % d for d in range(2, int(m**0.5) + 1))
+    while not is_prime(n):
+        n += 1
+    return n
+
+
+def write_csv(path: Path, count: int, rng: random.Random) -> list[str]:
+    """Write ``count`` distinct valid numbers; return a sample of them for hit lookups."""
+    # Distinct values without materialising a set of 10M: an affine map mod a prime is a
+    # bijection, so stepping x = 0, 1, 2... visits the number space in a random order.
+    prefixes = valid_prefixes()
+    space = len(prefixes) * 1_000_000
+    prime = next_prime(space)  # values >= space are skipped
+    a, b = rng.randrange(1, prime), rng.randrange(prime)
+    sample: list[str] = []
+    with open(path, "w", encoding="ascii") as f:
+        written, x = 0, 0
+        lines: list[str] = []
+        while written < count:
+            v = (a * x + b) % prime
+            x += 1
+            if v >= space:
+                continue
+            num = f"+33{prefixes[v // 1_000_000]}{v % 1_000_000:06d}"
+            lines.append(num)
+            written += 1
+            if len(lines) == 100_000:
+                f.write("\n".join(lines) + "\n")
+                sample.extend(rng.sample(lines, 20))
+                lines.clear()
+        if lines:
+            f.write("\n".join(lines) + "\n")
+            sample.extend(lines[:20])
+    return sample
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=float, default=10_000_000)
+    parser.add_argument("--lookups", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args(argv)
+    count = int(args.count)
+    rng = random.Random(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="optout-bench-", dir="/tmp"))
+    rows: list[tuple[str, str]] = []
+    ok = True
+    try:
+        csv_path = tmp / "numbers.csv"
+        t0 = time.perf_counter()
+        hits = write_csv(csv_path, count, rng)
+        prefixes = valid_prefixes()
+        rows.append(("CSV generation", f"{time.perf_counter() - t0:.1f} s "
+                     f"({csv_path.stat().st_size / 1e6:.0f} MB)"))
+
+        # normalize() alone: the fast E.164 path and the phonenumbers path.
+        sample = hits[:20_000] or ["+33612345678"]
+        t0 = time.perf_counter()
+        for s in sample:
+            normalize(s)
+        fast = rate(len(sample), time.perf_counter() - t0)
+        national = [f"0{s[3]} {s[4:6]} {s[6:8]} {s[8:10]} {s[10:12]}" for s in sample[:5000]]
+        t0 = time.perf_counter()
+        for s in national:
+            normalize(s)
+        slow = rate(len(national), time.perf_counter() - t0)
+        rows.append(("normalize, E.164 fast path", f"{fast:,.0f} /s"))
+        rows.append(("normalize, national spelling (phonenumbers)", f"{slow:,.0f} /s"))
+
+        env = open_env(tmp / "lmdb", map_size=1 << 36)
+        store = OptoutStore(env)
+        t0 = time.perf_counter()
+        report = store.import_csv(csv_path, "global", "import", "bench", at=1_750_000_000)
+        took = time.perf_counter() - t0
+        assert report.imported == count and report.invalid_count == 0, report
+        ok &= took < 60
+        rows.append((f"import {count:,} numbers", f"{took:.1f} s ({rate(count, took):,.0f} /s)"
+                     f" {'ok' if took < 60 else 'MISSED'} (target < 60 s)"))
+        size = sum(p.stat().st_size for p in (tmp / "lmdb").iterdir())
+        used = env.info()["last_pgno"] * env.stat()["psize"]
+        rows.append(("size on disk", f"{size / 1e6:,.0f} MB file, {used / 1e6:,.0f} MB used "
+                     f"({used / count:.0f} B/number)"))
+
+        # A few hits in the narrower scopes too, so the checks exercise precedence.
+        store.add_many([(n, "account:shop-1", "stop_reply", "shop-1", 1_750_000_000)
+                        for n in hits[:1000]])
+        hit_q = [rng.choice(hits) for _ in range(args.lookups)]
+        miss_q = []
+        while len(miss_q) < args.lookups:  # random valid numbers, minus the few imported ones
+            n = f"+33{rng.choice(prefixes)}{rng.randrange(10**6):06d}"
+            if store.check(n, ["global"], 0) is None:
+                miss_q.append(n)
+        now = 1_760_000_000
+        for label, q in (("hits", hit_q), ("misses", miss_q)):
+            single = q[: max(1, len(q) // 10)]
+            t0 = time.perf_counter()
+            for n in single:
+                store.check(n, SCOPES, now)
+            rows.append((f"check, single, {label}",
+                         f"{rate(len(single), time.perf_counter() - t0):,.0f} /s"))
+            t0 = time.perf_counter()
+            found = 0
+            for i in range(0, len(q), 1000):
+                found += sum(h is not None for h in store.check_many(q[i:i + 1000], SCOPES, now))
+            batched = rate(len(q), time.perf_counter() - t0)
+            expected = len(q) if label == "hits" else 0
+            assert found == expected, (label, found, expected)
+            ok &= batched > 1_000_000
+            rows.append((f"check_many x1000, {label}", f"{batched:,.0f} /s "
+                         f"{'ok' if batched > 1e6 else 'MISSED'} (target > 1,000,000 /s)"))
+            t0 = time.perf_counter()
+            for i in range(0, len(q), 1000):
+                store.check_many(q[i:i + 1000], ["global"], now)
+            rows.append((f"check_many x1000, {label}, global scope only",
+                         f"{rate(len(q), time.perf_counter() - t0):,.0f} /s"))
+        env.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"\n### Opt-out list, {count:,} numbers\n\nMachine: {machine()}\n")
+    print("| measure | result |\n|---|---|")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
