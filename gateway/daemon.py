@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 import trio
@@ -145,12 +146,10 @@ async def _serve(
     metrics = Metrics()
     metrics.build.info({"version": "0.1.0"})
     clock = Clock(time.time() if wall_at_start is None else wall_at_start, trio.current_time())
-    service_ref: list[Service] = []
     writer = BatchWriter(
         outbox,
         interval=g.commit_interval_ms / 1000.0,
         max_ops=g.commit_batch,
-        on_commit=service_ref[0].committed,
     )
     routes = [
         Route(op.name, op.route_prefixes(), op.id_format, op.receipt_id_format)
@@ -183,10 +182,22 @@ async def _serve(
             for mode in modes[1:]
         )
 
+    part_counters: dict[tuple[str, str], Any] = {}
+    submit_timers: dict[str, Any] = {}
+
     def outcome_seen(outcome: SubmitOutcome, seconds: float) -> None:
-        metrics.parts.labels(outcome.operator or "none", outcome.outcome.value).inc()
+        key = (outcome.operator or "none", outcome.outcome.value)
+        counter = part_counters.get(key)
+        if counter is None:
+            counter = part_counters[key] = metrics.parts.labels(*key)
+        counter.inc()
         if not math.isnan(seconds) and outcome.operator:
-            metrics.submit_seconds.labels(outcome.operator).observe(seconds)
+            timer = submit_timers.get(outcome.operator)
+            if timer is None:
+                timer = submit_timers[outcome.operator] = metrics.submit_seconds.labels(
+                    outcome.operator
+                )
+            timer.observe(seconds)
 
     dispatcher = Dispatcher(
         writer=writer,
@@ -205,7 +216,7 @@ async def _serve(
         metrics=metrics,
         clock=clock,
     )
-    service_ref.append(service)
+    writer.on_commit = service.committed
     metrics.known_operators(list(operators))
     metrics.known_accounts([a.name for a in config.accounts])
     for name, operator in operators.items():

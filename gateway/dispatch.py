@@ -15,6 +15,7 @@ delivery is at-least-once, and those are the only cases where a duplicate can re
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -97,7 +98,11 @@ class Router:
 
 def relative_validity(seconds: float) -> str:
     """SMPP 3.4 relative time ``YYMMDDhhmmss000R`` for a validity of ``seconds``."""
-    s = max(60, int(seconds))
+    return _relative_time(max(60, int(seconds)))
+
+
+@functools.lru_cache(maxsize=4096)  # a pure function: a campaign's parts share a few values
+def _relative_time(s: int) -> str:
     days, s = divmod(s, 86400)
     hours, s = divmod(s, 3600)
     minutes, s = divmod(s, 60)

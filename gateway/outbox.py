@@ -39,6 +39,9 @@ _ID_PART = struct.Struct(">QB")
 # A part is [state, operator, message_id, status, error, submitted_at, done_at, index key].
 P_STATE, P_OPERATOR, P_MSGID, P_STATUS, P_ERROR, P_SUBMITTED, P_DONE, P_KEY = range(8)
 
+#: Records of unfinished messages kept in memory by the writer (about 1 KiB each).
+LIVE_RECORDS = 200_000
+
 #: Final states: nothing more happens to such a message.
 FINAL_STATES = frozenset({"delivered", "failed", "expired", "rejected"})
 #: Part states after which the part is not sent again.
@@ -151,6 +154,8 @@ class Batch:
     events: list[dict[str, Any]] = field(default_factory=list)
     #: Filled by apply: message ids that reached a final state or left the pending set.
     finished: list[int] = field(default_factory=list)
+    #: Filled by apply: the records it wrote, by id (for the writer's cache, see committed).
+    records: dict[int, Any] = field(default_factory=dict)
     #: Filled by apply: (operator, seconds from the part's acceptance to its receipt).
     receipt_delays: list[tuple[str, float]] = field(default_factory=list)
 
@@ -172,8 +177,19 @@ def _state_after_receipt(stat: str | None, delivered: bool) -> str:
     return "failed"
 
 
+_PART_TO_MESSAGE = {
+    "delivered": "delivered",
+    "failed": "failed",
+    "expired": "expired",
+    "submitted": "submitted",
+    "queued": None,
+}
+
+
 def _message_state(parts: list[list[Any]]) -> str | None:
     """The message's state from its parts, or None while it is still moving."""
+    if len(parts) == 1:  # most messages: one part's state is the message's
+        return _PART_TO_MESSAGE.get(parts[0][P_STATE])
     states = [p[P_STATE] for p in parts]
     if all(s == "delivered" for s in states):
         return "delivered"
@@ -199,6 +215,11 @@ class Outbox:
         self._orphan = env.open_db(b"orphan")
         self._evt = env.open_db(b"evt")
         self._packer = msgpack.Packer()
+        #: Records of messages not yet final, as last written (writer thread only): updates
+        #: skip reading and unpacking them again. Bounded; what falls out is read from LMDB.
+        self._live: dict[int, dict[str, Any]] = {}
+        self.live_limit = LIVE_RECORDS
+        self._attempt_touched: set[int] = set()
         with env.begin() as txn:
             self.next_id = self._last_key(txn, self._msg) + 1
             self.next_event = self._last_key(txn, self._evt) + 1
@@ -224,9 +245,21 @@ class Outbox:
 
     def write(self, batch: Batch) -> Batch:
         """Apply ``batch`` in one durable transaction (retried on a grown map)."""
-        return storage.write(self.env, lambda txn: self._apply(txn, batch))
+        try:
+            return storage.write(self.env, lambda txn: self._apply(txn, batch))
+        except BaseException:
+            for message_id in self._attempt_touched:  # changed in memory, not on disk
+                self._live.pop(message_id, None)
+            raise
+        finally:
+            self._attempt_touched.clear()
 
     def _apply(self, txn: lmdb.Transaction, batch: Batch) -> Batch:
+        # A retried transaction starts again from what LMDB holds: cached records the failed
+        # attempt changed in place are dropped (the others are as committed).
+        for message_id in self._attempt_touched:
+            self._live.pop(message_id, None)
+        self._attempt_touched.clear()
         batch.accepted = []
         batch.events = []
         batch.finished = []
@@ -254,13 +287,30 @@ class Outbox:
                 event["account"] = reply.account
             self._event(txn, event, batch)
         pack = self._packer.pack
-        for message_id, record in records.items():
-            txn.put(id_key(message_id), pack(record), db=self._msg)
+        if batch.events:
+            first = self._event_no - len(batch.events)
+            txn.cursor(self._evt).putmulti(
+                [(_U64.pack(first + i), pack(e)) for i, e in enumerate(batch.events)],
+                append=True,
+            )
+        txn.cursor(self._msg).putmulti(
+            [(id_key(message_id), pack(record)) for message_id, record in records.items()]
+        )
+        batch.records = records
         # The event counter moves only in ``committed``: this transaction may still be retried.
         return batch
 
     def committed(self, batch: Batch) -> None:
-        """The batch's transaction committed: its event numbers are used for good."""
+        """The batch's transaction committed: its event numbers are used for good, and its
+        records are what the writer may update next without reading them back."""
+        live = self._live
+        for message_id, record in batch.records.items():
+            if record["st"] in FINAL_STATES:
+                live.pop(message_id, None)
+            else:
+                live[message_id] = record
+        while len(live) > self.live_limit:
+            del live[next(iter(live))]
         if batch.events:
             self.next_event = int(batch.events[-1]["cursor"]) + 1
             if not self.first_event:
@@ -271,6 +321,11 @@ class Outbox:
     ) -> dict[str, Any] | None:
         record = records.get(message_id)
         if record is None:
+            record = self._live.get(message_id)
+            if record is not None:
+                records[message_id] = record
+                self._attempt_touched.add(message_id)
+                return record
             raw = txn.get(id_key(message_id), db=self._msg)
             if raw is None:
                 return None
@@ -327,8 +382,7 @@ class Outbox:
         number = self._event_no
         self._event_no += 1
         event["cursor"] = str(number)
-        txn.put(_U64.pack(number), self._packer.pack(event), db=self._evt, append=True)
-        batch.events.append(event)
+        batch.events.append(event)  # written together at the end of the batch
 
     def _status_event(
         self,

@@ -10,6 +10,7 @@ batch's events to the subscribers (``Service.committed``, the writer's commit ho
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -285,24 +286,43 @@ class Service:
         m = self.metrics
         m.commits.inc()
         m.commit_seconds.observe(seconds)
+        # Counted per batch, not per message: labels() costs more than the increment.
         if batch.accept:
             fresh = []
+            accepted_by: Counter[str] = Counter()
+            duplicates_by: Counter[str] = Counter()
             for accepted, out in zip(batch.accepted, batch.outgoing, strict=True):
                 if accepted.duplicate:
-                    m.duplicates.labels(out.account).inc()
+                    duplicates_by[out.account] += 1
                 elif accepted.id == out.id:
-                    m.accepted.labels(out.account).inc()
+                    accepted_by[out.account] += 1
                     fresh.append(out)
             self.dispatcher.release(fresh)
-        for event in batch.events:
-            kind = event["event"]
-            if kind == "status":
-                m.finished.labels(event["state"]).inc()
-            elif kind == "receipt":
-                m.receipts.labels(event["operator"], event["stat"] or "unknown").inc()
-        for operator, delay in batch.receipt_delays:
-            m.receipt_seconds.labels(operator).observe(delay)
-        self.hub.publish(batch.events)
+            for account, n in accepted_by.items():
+                m.accepted.labels(account).inc(n)
+            for account, n in duplicates_by.items():
+                m.duplicates.labels(account).inc(n)
+        if batch.events:
+            states: Counter[str] = Counter()
+            receipts: Counter[tuple[str, str]] = Counter()
+            for event in batch.events:
+                kind = event["event"]
+                if kind == "status":
+                    states[event["state"]] += 1
+                elif kind == "receipt":
+                    receipts[(event["operator"], event["stat"] or "unknown")] += 1
+            for state, n in states.items():
+                m.finished.labels(state).inc(n)
+            for labels, n in receipts.items():
+                m.receipts.labels(*labels).inc(n)
+            self.hub.publish(batch.events)
+        if batch.receipt_delays:
+            children: dict[str, Any] = {}
+            for operator, delay in batch.receipt_delays:
+                child = children.get(operator)
+                if child is None:
+                    child = children[operator] = m.receipt_seconds.labels(operator)
+                child.observe(delay)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -367,6 +387,7 @@ class Service:
         return {
             "ok": True,
             "operators": operators,
+            "queued": sum(v["waiting"] + v.get("queued", 0) for v in operators),
             "scheduled": self.dispatcher.scheduled,
             "store": self.outbox.counts(),
             "uptime": time.time() - self.started,

@@ -1,11 +1,12 @@
-"""Group commit: every write to the outbox goes through one task and one thread.
+"""Group commit: every write to the outbox goes through one task.
 
 Producers (connection handlers accepting messages, the outcome reader, the receipt handler) add
 operations to the *open* batch and wait on its ``done`` event; the writer task closes the batch
-when it is full or its time window has passed, writes it in one LMDB transaction in a worker
-thread (``CapacityLimiter(1)``: transactions never overlap), then wakes everyone waiting on it.
-While one batch commits the next one fills, so under load a batch holds whatever arrived during
-one fsync: the batching comes from the load, and an idle daemon answers within one commit.
+when it is full or its time window has passed, writes it in one LMDB transaction, then wakes
+everyone waiting on it. Under load a batch holds whatever arrived during the previous one: the
+batching comes from the load, and an idle daemon answers within one commit window.
+``limiter`` is held around every write, so a prune (which runs in a worker thread) never
+overlaps a batch and the map never grows under an open transaction.
 
 Nothing is acknowledged before its batch's commit, so "accepted" survives kill -9.
 """
@@ -136,13 +137,15 @@ class BatchWriter:
 
     async def _write(self, pending: Pending) -> None:
         started = trio.current_time()
-        # The commit is shielded: a transaction handed to the thread finishes, and its waiters
-        # learn the outcome, even while the daemon is being cancelled.
+        # The transaction runs on the event loop's thread, not in a worker thread: py-lmdb
+        # releases the GIL around every put, and a worker thread then waits for the busy loop to
+        # hand the GIL back after each one (measured here: 17 ms per 500-operation commit in a
+        # thread, 5 ms inline, and 3x the accept rate). What blocks the loop is the commit's
+        # fsync, about a millisecond per batch on this machine's disk.
         with trio.CancelScope(shield=True):
             try:
-                await trio.to_thread.run_sync(
-                    self.outbox.write, pending.batch, limiter=self._limiter
-                )
+                async with self._limiter:
+                    self.outbox.write(pending.batch)
             except StoreFull as exc:
                 pending.error = exc
             except BaseException as exc:

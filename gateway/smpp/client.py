@@ -386,6 +386,14 @@ async def open_operator_stream(settings: LinkSettings) -> trio.abc.Stream:
     return stream
 
 
+#: Session states in which deliveries are taken and answered.
+_RECEIVING = frozenset({State.BOUND_RX, State.BOUND_TRX})
+
+#: Deliveries read and waiting for the InboundHandler beyond which the reader waits too
+#: (backpressure to the SMSC through its window, instead of a growing list).
+MAX_PENDING_DELIVERIES = 10_000
+
+
 class LinkClosed(Exception):
     """The connection ended (peer closed, unbind, fatal protocol error, dead link)."""
 
@@ -415,6 +423,13 @@ class _Connection:
     closed_by: BaseException | None = None
     #: Once closing: the trio time after which outcomes still unreported are given up.
     report_until: float | None = None
+    #: Events that came in the same read as the bind response (a deliver_sm right behind it).
+    after_bind: list[Event] = field(default_factory=list)
+    #: deliver_sm / data_sm read and not yet handed to the InboundHandler (the deliverer task
+    #: takes them, so the reader goes on reading submit_sm_resps while receipts are stored).
+    deliveries: list[Pdu] = field(default_factory=list)
+    deliveries_ready: trio.Event = field(default_factory=trio.Event)
+    deliveries_room: trio.Event = field(default_factory=trio.Event)
 
     def deadlines_changed(self) -> None:
         """Call after anything that can bring the session's next deadline forward: a request
@@ -481,7 +496,7 @@ class Link:
             await self._bind(conn)
             self.bound_once = True
             self.log.info("smpp.bound", mode=settings.mode.value)
-            tasks = [self._reader, self._ticker]
+            tasks = [self._reader, self._ticker, self._deliverer]
             if settings.mode is not BindMode.RECEIVER:  # a receiver may not send submit_sm
                 tasks.append(self._writer)
             try:
@@ -559,8 +574,10 @@ class Link:
                 data = await conn.stream.receive_some(READ_SIZE)
                 if not data:
                     raise LinkClosed("operator closed the connection during bind")
-                for event in conn.session.receive_data(data, now=trio.current_time()):
+                events = conn.session.receive_data(data, now=trio.current_time())
+                for i, event in enumerate(events):
                     if isinstance(event, Bound):
+                        conn.after_bind = events[i + 1 :]
                         return
                     if isinstance(event, BindFailed):
                         raise _BindRefused(event.command_status)
@@ -573,6 +590,10 @@ class Link:
                 await conn.stream.send_all(data)
 
     async def _reader(self, conn: _Connection) -> None:
+        if conn.after_bind:
+            events, conn.after_bind = conn.after_bind, []
+            await self._handle(conn, events)
+            await self._flush(conn)
         while True:
             data = await conn.stream.receive_some(READ_SIZE)
             if not data:
@@ -591,6 +612,9 @@ class Link:
                 with trio.move_on_after(self.settings.unbind_timeout) as flush_scope:
                     flush_scope.shield = True
                     await self._flush(conn)
+            while len(conn.deliveries) > MAX_PENDING_DELIVERIES:
+                conn.deliveries_room = trio.Event()
+                await conn.deliveries_room.wait()
 
     async def _writer(self, conn: _Connection) -> None:
         """Fill the window: one job awaited, then as many as are ready, fit the window and the
@@ -688,14 +712,31 @@ class Link:
             raise cancelled
         # Only a session that can still answer takes deliveries: one we cannot acknowledge
         # (framing lost, unbound) will be delivered again by the SMSC.
-        if inbound and conn.session.state in (State.BOUND_RX, State.BOUND_TRX):
-            statuses = await self.operator.inbound(self.settings.name, inbound)
-            for pdu, status in zip(inbound, statuses, strict=True):
-                conn.session.respond(pdu, command_status=status)
+        if inbound and conn.session.state in _RECEIVING:
+            conn.deliveries.extend(inbound)
+            conn.deliveries_ready.set()
         if window_moved:
             conn.window_changed.set()
         if closed is not None:
             raise LinkClosed(closed)
+
+    async def _deliverer(self, conn: _Connection) -> None:
+        """Hand deliveries to the InboundHandler (everything read meanwhile in one call: one
+        store commit for many receipts) and acknowledge each with the status it returns, only
+        after it returns. Runs beside the reader so submit_sm_resps keep flowing meanwhile.
+        What is not yet acknowledged when the connection ends, the SMSC delivers again."""
+        while True:
+            while not conn.deliveries:
+                conn.deliveries_ready = trio.Event()
+                await conn.deliveries_ready.wait()
+            batch, conn.deliveries = conn.deliveries, []
+            conn.deliveries_room.set()
+            statuses = await self.operator.inbound(self.settings.name, batch)
+            if conn.session.state not in _RECEIVING:
+                continue
+            for pdu, status in zip(batch, statuses, strict=True):
+                conn.session.respond(pdu, command_status=status)
+            await self._flush(conn)
 
     async def _on_event(self, conn: _Connection, event: Event) -> str | None:
         """One event other than a delivery; returns why it ends the connection, if it does."""

@@ -28,7 +28,7 @@ import random
 import signal
 import struct
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -209,6 +209,10 @@ class Simulator:
         self._export: TextIO | None = None
         self._conns: set[_Conn] = set()
         self._mo_refs = itertools.count(1)
+        #: deliver_sm waiting for a receiver with a free window, oldest first.
+        self._deferred: deque[tuple[DeliverSm, str]] = deque()
+        #: strftime of receipt dates, cached per minute (the format has minutes).
+        self._stamps: dict[int, str] = {}
         # Checked here, not at the first receipt: a bad mix would raise in the timer task and
         # take the whole simulator down.
         self._outcome_names, self._outcome_weights = receipt_weights(config.receipt_mix)
@@ -343,11 +347,14 @@ class Simulator:
             for event in session.tick(trio.current_time()):
                 if isinstance(event, RequestTimedOut):
                     self.stats["deliver_sm_timeouts"] += 1
+            if self._deferred:
+                self._drain_deferred()
             conn.wake_writer()
 
     # -- protocol ------------------------------------------------------------------------------
 
     def _handle_events(self, conn: _Conn, events: Sequence[Event]) -> None:
+        freed = False
         for event in events:
             if isinstance(event, RequestReceived):
                 if isinstance(event.pdu, SubmitSm):
@@ -358,12 +365,15 @@ class Simulator:
                 self._bind(conn, event.pdu)
             elif isinstance(event, ResponseReceived):
                 self.stats["deliver_sm_resp"] += 1
+                freed = True
             elif isinstance(event, PduRejected):
                 self.stats["pdus_rejected"] += 1
             elif isinstance(event, NackReceived):
                 self.stats["generic_nacks_received"] += 1
             elif isinstance(event, Unbound):
                 self.stats["unbinds"] += 1
+        if (freed or conn.session.is_bound) and self._deferred:
+            self._drain_deferred()
 
     def _bind(self, conn: _Conn, pdu: object) -> None:
         cfg = self.config
@@ -466,16 +476,31 @@ class Simulator:
                 return conn
         return None
 
-    def _deliver(self, pdu: DeliverSm, what: str, retry: Callable[[], None]) -> None:
+    def _deliver(self, pdu: DeliverSm, what: str) -> None:
+        """Send now, or queue behind what already waits for a receiver's window (a carrier keeps
+        undelivered receipts and replies, in order, and sends them as windows free up)."""
+        if self._deferred or not self._try_deliver(pdu, what):
+            self._deferred.append((pdu, what))
+            self.stats[f"{what}_deferred"] += 1
+
+    def _try_deliver(self, pdu: DeliverSm, what: str) -> bool:
         conn = self._receiver()
         if conn is None:
-            self.stats[f"{what}_deferred"] += 1
-            self._at(0.5, retry)
-            return
+            return False
         conn.session.send_request(pdu, now=trio.current_time())
         self.stats[f"{what}_sent"] += 1
         conn.deadlines_changed()  # its response deadline may come before the next keep-alive
         conn.wake_writer()
+        return True
+
+    def _drain_deferred(self) -> None:
+        """A window freed up or a receiver bound: send what waits, oldest first."""
+        deferred = self._deferred
+        while deferred:
+            pdu, what = deferred[0]
+            if not self._try_deliver(pdu, what):
+                return
+            deferred.popleft()
 
     def _send_receipt(self, submit: SubmitSm, number: int, submitted: datetime) -> None:
         cfg = self.config
@@ -485,8 +510,8 @@ class Simulator:
         receipt_id = format(number, "X") if cfg.receipt_id_format == "hex" else f"{number:010d}"
         resp_id = format(number, "X") if cfg.id_format == "hex" else str(number)
         err = DEFAULT_ERRORS.get(stat, 0)
-        stamp = submitted.strftime("%y%m%d%H%M")
-        done = datetime.now(UTC).strftime("%y%m%d%H%M")
+        stamp = self._stamp(submitted)
+        done = self._stamp(datetime.now(UTC))
         preview = ""
         if submit.data_coding in (0, 8):
             try:
@@ -517,7 +542,16 @@ class Simulator:
             message_state=MessageState[stat] if with_tlv else None,
             network_error_code=struct.pack(">BH", 3, err) if with_tlv and err else None,
         )
-        self._deliver(pdu, "receipts", lambda: self._send_receipt(submit, number, submitted))
+        self._deliver(pdu, "receipts")
+
+    def _stamp(self, when: datetime) -> str:
+        minute = int(when.timestamp()) // 60
+        stamp = self._stamps.get(minute)
+        if stamp is None:
+            if len(self._stamps) > 4:
+                self._stamps.clear()
+            stamp = self._stamps[minute] = when.strftime("%y%m%d%H%M")
+        return stamp
 
     def _send_mo(self, source: str, destination: str, text: str = "STOP") -> None:
         """Every part of ``text``, each its own deliver_sm; the parts of a long text carry a
@@ -536,8 +570,7 @@ class Simulator:
             self._deliver_mo(pdu)
 
     def _deliver_mo(self, pdu: DeliverSm) -> None:
-        # A deferred part is retried by itself: the parts already sent are not sent again.
-        self._deliver(pdu, "replies", lambda: self._deliver_mo(pdu))
+        self._deliver(pdu, "replies")
 
     def send_mo(self, source: str, destination: str, text: str) -> None:
         """Send a reply (MO) now, e.g. from a test: "STOP" from a recipient to a short code."""
