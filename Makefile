@@ -47,7 +47,7 @@ bench: build
 # The daemon on its embedded default (config/gateway.toml): the bundled SMSC simulator on
 # 127.0.0.1:2775 in the background, state under ./var, Ctrl-C stops both.
 run: build
-	@mkdir -p var
+	@mkdir -p var && : > var/simulator.log
 	@$(SIM) > var/simulator.log 2>&1 & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
 	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do \
