@@ -224,6 +224,7 @@ def _tail(client: object, args: argparse.Namespace, out: TextIO) -> int:
             page = client.events_since(cursor, events=kinds)  # type: ignore[attr-defined]
             for event in page["events"]:
                 out.write(json.dumps(event, ensure_ascii=False) + "\n")
+            out.flush()  # the backlog shows at once, also through a pipe
             cursor = page["cursor"]
             if not page["more"]:
                 break

@@ -47,6 +47,9 @@ log = structlog.get_logger("gateway.daemon")
 
 #: Outcomes buffered between the links and the reporter (the links wait when it is full).
 OUTCOME_BUFFER = 10_000
+#: How long a stopping daemon keeps answering its clients (``shutting_down``) before it closes
+#: their connections.
+STOP_ANSWER_S = 0.5
 #: How often finished messages and old events are pruned.
 PRUNE_EVERY = 60.0
 
@@ -268,8 +271,12 @@ async def _serve(
                 log.info("daemon.stopping")
                 notify("STOPPING=1")
                 service.stopping = True
-                # Let submissions already read get their commit and reply.
-                with trio.move_on_after(min(1.0, g.shutdown_grace_s)):
+                # Connections stay open a moment: submissions already read get their commit
+                # and reply, and those that keep coming get ``shutting_down`` instead of a
+                # reset connection.
+                with trio.move_on_after(min(STOP_ANSWER_S, g.shutdown_grace_s)):
+                    await _settle_writer(writer)
+                    await trio.sleep(STOP_ANSWER_S)
                     await _settle_writer(writer)
                 front.cancel_scope.cancel()
             with trio.move_on_after(g.shutdown_grace_s):

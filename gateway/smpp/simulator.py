@@ -286,14 +286,34 @@ class Simulator:
                 nursery.start_soon(self._ticker, conn)
                 await self._reader(conn)
                 nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            # A peer that resets its connection (an ESME killed with data unread) ends that
+            # connection only; the errors come grouped out of the connection's nursery.
             self.stats["connections_broken"] += 1
         finally:
             conn.closed = True
             self._conns.discard(conn)
             if conn in self._receivers:
                 self._receivers.remove(conn)
+            self._redeliver(conn)
             await trio.aclose_forcefully(stream)
+
+    def _redeliver(self, conn: _Conn) -> None:
+        """deliver_sm the ESME never acknowledged are delivered again, first, on another
+        connection (a carrier keeps a receipt until it is acknowledged)."""
+        lost = [
+            request.tag
+            for request in conn.session.connection_lost().unacknowledged
+            if isinstance(request.tag, DeliverSm)
+        ]
+        if not lost:
+            return
+        self.stats["deliveries_redelivered"] += len(lost)
+        what = {True: "receipts", False: "replies"}
+        self._deferred.extendleft(
+            (pdu, what[bool(pdu.esm_class & 0x04)]) for pdu in reversed(lost)
+        )
+        self._drain_deferred()
 
     async def _reader(self, conn: _Conn) -> None:
         drop_after = self.config.faults.drop_after
@@ -487,7 +507,7 @@ class Simulator:
         conn = self._receiver()
         if conn is None:
             return False
-        conn.session.send_request(pdu, now=trio.current_time())
+        conn.session.send_request(pdu, now=trio.current_time(), tag=pdu)
         self.stats[f"{what}_sent"] += 1
         conn.deadlines_changed()  # its response deadline may come before the next keep-alive
         conn.wake_writer()
