@@ -27,6 +27,7 @@ import trio
 
 from gateway import codec
 from gateway.outbox import Batch, Expire, PartResult, opid_key
+from gateway.smpp import codec as smpp_codec
 from gateway.smpp.client import Operator, Outcome, SubmitJob, SubmitOutcome
 from gateway.smpp.pdu import SubmitSm
 from gateway.smpp.receipts import IdFormat, normalize_id
@@ -39,6 +40,9 @@ MAX_UNKNOWN = 3
 
 #: Ranks in a lane: retries first, then transactional, then marketing.
 RANK_RETRY, RANK_TRANSACTIONAL, RANK_MARKETING = 0, 1, 2
+
+#: ``SubmitSm(...)`` without the frozen dataclass's per-field ``object.__setattr__``.
+_submit_sm = smpp_codec.builder(SubmitSm)
 
 
 @dataclass(slots=True, eq=False)
@@ -120,6 +124,10 @@ class Clock:
 
     def wall(self) -> float:
         return trio.current_time() + self._offset
+
+    def wall_at(self, trio_time: float) -> float:
+        """The wall time of ``trio_time`` (for a caller that already read trio's clock)."""
+        return trio_time + self._offset
 
     def trio_time(self, wall: float) -> float:
         return wall - self._offset
@@ -267,11 +275,15 @@ class Dispatcher:
     async def _feed(self, lane: Lane) -> None:
         operator = lane.operator
         name = lane.route.name
+        submit = operator.submit
+        sent_at = self._sent_at
+        clock = self.clock
         while True:
             message, only = await lane.pop()
             if message.done:
                 continue
-            now = self.clock.wall()
+            trio_now = trio.current_time()
+            now = clock.wall_at(trio_now)
             if now >= message.expires_at:
                 message.done = True
                 self.expired += 1
@@ -280,54 +292,67 @@ class Dispatcher:
                 continue
             message.operator = name
             validity = relative_validity(message.expires_at - now)
-            parts = [only] if only is not None else sorted(message.todo)
+            todo = message.todo
+            if only is not None:
+                parts = [only]
+            elif len(todo) == 1:
+                parts = list(todo)
+            else:
+                parts = sorted(todo)
             plan = message.plan
             total = len(plan.parts)
-            for index in parts:
-                if index not in message.todo:
+            destination = message.to[1:]
+            for n, index in enumerate(parts):
+                if index not in todo:
                     continue
-                pdu = SubmitSm(
+                pdu = _submit_sm(
                     source_addr_ton=message.sender_ton,
                     source_addr_npi=message.sender_npi,
                     source_addr=message.sender,
                     dest_addr_ton=1,
                     dest_addr_npi=1,
-                    destination_addr=message.to[1:],
+                    destination_addr=destination,
                     esm_class=plan.esm_class,
                     validity_period=validity,
                     registered_delivery=1,
                     data_coding=plan.data_coding,
                     short_message=plan.parts[index],
                 )
-                self._sent_at[(message.id, index)] = trio.current_time()
-                await operator.submit(SubmitJob(pdu=pdu, tag=(message, index, total)))
+                # The clock read above serves the first part; a later part may have waited
+                # in ``submit`` for room in the operator's queue, so it reads the clock again.
+                sent_at[(message.id, index)] = trio_now if n == 0 else trio.current_time()
+                await submit(SubmitJob(pdu=pdu, tag=(message, index, total)))
 
     async def _report(self, outcomes: trio.MemoryReceiveChannel[SubmitOutcome]) -> None:
         """Outcomes, in batches of what is already there: one outbox batch for many."""
         async for first in outcomes:
             batch = self.writer.open.batch
-            self._outcome(first, batch)
+            # One clock reading for what is already there: it all arrived by now.
+            now = trio.current_time()
+            at = self.clock.wall_at(now)
+            self._outcome(first, batch, now, at)
             while True:
                 try:
                     more = outcomes.receive_nowait()
                 except trio.WouldBlock:
                     break
-                self._outcome(more, batch)
+                self._outcome(more, batch, now, at)
             self.writer.kick()
             await self.writer.room()
 
-    def _outcome(self, outcome: SubmitOutcome, batch: Batch) -> None:
+    def _outcome(self, outcome: SubmitOutcome, batch: Batch, now: float, at: float) -> None:
+        """``now``: trio's clock as the outcome was taken; ``at``: the same as wall time."""
         message, index, _total = outcome.tag  # type: ignore[misc]
         sent = self._sent_at.pop((message.id, index), None)
         if self.on_outcome is not None:
-            self.on_outcome(outcome, math.nan if sent is None else trio.current_time() - sent)
-        at = self.clock.wall()
+            self.on_outcome(outcome, math.nan if sent is None else now - sent)
         if outcome.outcome is Outcome.ACCEPTED:
             message.todo.discard(index)
             route = self.routes.get(outcome.operator)
             raw = outcome.message_id or ""
+            fmt = route.id_format if route else IdFormat.AS_IS
             key = opid_key(
-                outcome.operator, normalize_id(raw, route.id_format if route else IdFormat.AS_IS)
+                outcome.operator, raw if fmt is IdFormat.AS_IS else normalize_id(raw, fmt)
             )
             batch.results.append(
                 PartResult(

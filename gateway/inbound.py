@@ -19,7 +19,13 @@ from gateway.metrics import Metrics
 from gateway.outbox import ReceiptUpdate, ReplyEvent, opid_key
 from gateway.smpp.pdu import CommandStatus, DataSm, DeliverSm, Pdu
 from gateway.smpp.reassembly import Reassembler, Reply
-from gateway.smpp.receipts import ReceiptParseError, is_receipt, normalize_id, parse_receipt
+from gateway.smpp.receipts import (
+    IdFormat,
+    ReceiptParseError,
+    is_receipt,
+    normalize_id,
+    receipt_outcome,
+)
 from gateway.storage import StoreFull
 from gateway.writer import BatchWriter
 
@@ -47,10 +53,11 @@ class Inbound:
 
     async def __call__(self, operator: str, pdus: Sequence[Pdu]) -> Sequence[int]:
         route = self.routes[operator]
+        id_format = route.receipt_id_format
         pending = self.writer.open
         batch = pending.batch
-        at = self.clock.wall()
         now = trio.current_time()
+        at = self.clock.wall_at(now)
         for pdu in pdus:
             if not isinstance(pdu, DeliverSm | DataSm):
                 continue
@@ -58,7 +65,7 @@ class Inbound:
             short_message = getattr(pdu, "short_message", b"")
             if is_receipt(esm_class):
                 try:
-                    receipt = parse_receipt(
+                    message_id, stat, err, final, delivered = receipt_outcome(
                         short_message,
                         data_coding=pdu.data_coding,
                         receipted_message_id=pdu.receipted_message_id,
@@ -70,19 +77,21 @@ class Inbound:
                     self.metrics.receipts_unmatched.labels(operator).inc()
                     log.warning("inbound.receipt_unparsed", operator=operator, error=str(exc))
                     continue
-                if receipt.message_id is None:
+                if message_id is None:
                     self.metrics.receipts_unmatched.labels(operator).inc()
                     continue
-                key = opid_key(operator, normalize_id(receipt.message_id, route.receipt_id_format))
+                normalised = message_id
+                if id_format is not IdFormat.AS_IS:
+                    normalised = normalize_id(message_id, id_format)
                 batch.receipts.append(
                     ReceiptUpdate(
-                        key=key,
+                        key=opid_key(operator, normalised),
                         operator=operator,
-                        message_id=receipt.message_id,
-                        stat=receipt.stat,
-                        err=receipt.error,
-                        final=receipt.final,
-                        delivered=receipt.delivered,
+                        message_id=message_id,
+                        stat=stat,
+                        err=err,
+                        final=final,
+                        delivered=delivered,
                         at=at,
                     )
                 )

@@ -36,12 +36,16 @@ from gateway.outbox import (
     NewMessage,
     Outbox,
 )
-from gateway.senders import InvalidSender, classify_sender
+from gateway.senders import InvalidSender, Sender, classify_sender
 from gateway.smpp.client import Operator
 from gateway.storage import StoreFull
 from gateway.writer import BatchWriter, Pending
 
 log = structlog.get_logger("gateway.service")
+
+#: Senders classified at intake, remembered (a campaign uses a handful of senders): bounded,
+#: and cleared when full rather than tracked per entry.
+SENDER_CACHE = 4096
 
 #: Part states as the API names them.
 _STATES = ("queued", "scheduled", "submitted", "delivered", "failed", "expired", "rejected")
@@ -172,6 +176,8 @@ class Service:
         self.region = g.default_region
         self.started = time.time()
         self.stopping = False
+        #: classify_sender results by sender (only good ones: a refusal is rebuilt each time).
+        self._senders: dict[str, Sender] = {}
 
     # -- intake --------------------------------------------------------------------------------
 
@@ -183,10 +189,15 @@ class Service:
             to = normalize(req.to, region=self.region)
         except InvalidNumber as exc:
             raise Rejected(ErrorCode.INVALID_NUMBER, f"'to' {req.to!r}: {exc}") from None
-        try:
-            sender = classify_sender(req.from_)
-        except InvalidSender as exc:
-            raise Rejected(ErrorCode.INVALID_SENDER, f"'from' {req.from_!r}: {exc}") from None
+        sender = self._senders.get(req.from_)
+        if sender is None:
+            try:
+                sender = classify_sender(req.from_)
+            except InvalidSender as exc:
+                raise Rejected(ErrorCode.INVALID_SENDER, f"'from' {req.from_!r}: {exc}") from None
+            if len(self._senders) >= SENDER_CACHE:
+                self._senders.clear()
+            self._senders[req.from_] = sender
         text = req.text
         if not text:
             raise Rejected(ErrorCode.INVALID_TEXT, "'text' is empty")

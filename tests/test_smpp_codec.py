@@ -738,3 +738,28 @@ def test_error_attributes():
     assert issubclass(PduEncodeError, ValueError)
     with pytest.raises(TypeError):
         ProtocolError("x", 3)
+
+
+# -- builder: the hot-path constructor -------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
+def test_builder_makes_the_same_pdu_as_the_class(cls):
+    build = codec.builder(cls)
+    assert build() == cls()
+    full = FULL[cls]
+    values = {f.name: getattr(full, f.name) for f in dataclasses.fields(cls)}
+    built = build(**values)
+    assert type(built) is cls
+    assert built == full and hash(built) == hash(full)
+    assert codec.encode(built) == codec.encode(full)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.sequence_number = 1  # type: ignore[misc]
+
+
+def test_builder_takes_keywords_only_and_known_fields():
+    build = codec.builder(SubmitSm)
+    with pytest.raises(TypeError):
+        build(0)
+    with pytest.raises(TypeError):
+        build(no_such_field=1)

@@ -23,6 +23,7 @@ from gateway.smpp.receipts import (
     is_receipt,
     normalize_id,
     parse_receipt,
+    receipt_outcome,
     stat_from_word,
 )
 
@@ -644,3 +645,48 @@ def test_receipt_and_resp_end_to_end():
     r = parse_receipt(STANDARD)
     assert r.message_id is not None
     assert index[normalize_id(r.message_id, IdFormat.DECIMAL)] == "msg-1"
+
+
+# ---------------------------------------------------------------------------------------------
+# receipt_outcome: what the daemon stores, against parse_receipt as the oracle
+
+
+def _outcome_or_error(**kwargs):
+    try:
+        r = parse_receipt(**kwargs)
+    except ReceiptParseError:
+        with pytest.raises(ReceiptParseError):
+            receipt_outcome(**kwargs)
+        return
+    assert receipt_outcome(**kwargs) == (r.message_id, r.stat, r.error, r.final, r.delivered)
+
+
+@pytest.mark.parametrize("state", [*ReceiptStat, 10, -1, None, True])
+@pytest.mark.parametrize("tlv_id", ["0705641595", "2A0F3C7B\x00", " 77 ", "", "\x00", None])
+@pytest.mark.parametrize("text", [b"", STANDARD])
+def test_receipt_outcome_matches_parse_receipt(state, tlv_id, text):
+    _outcome_or_error(
+        short_message=text,
+        receipted_message_id=tlv_id,
+        message_state=None if state is None else (state if state is True else int(state)),
+        network_error_code=b"\x03\x00\x01",
+    )
+    _outcome_or_error(short_message=b"", message_payload=text or None,
+                      receipted_message_id=tlv_id, message_state=state)
+
+
+@given(
+    raw=st.sampled_from([b"", STANDARD]) | st.binary(max_size=100),
+    tlv_id=st.none() | st.text(max_size=70),
+    state=st.none() | st.integers(min_value=-3, max_value=12) | st.booleans(),
+    payload=st.none() | st.binary(max_size=40),
+    dc=st.sampled_from([0, 3, 8]),
+)
+def test_receipt_outcome_is_parse_receipt(raw, tlv_id, state, payload, dc):
+    _outcome_or_error(
+        short_message=raw,
+        data_coding=dc,
+        receipted_message_id=tlv_id,
+        message_state=state,
+        message_payload=payload,
+    )

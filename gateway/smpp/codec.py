@@ -71,6 +71,7 @@ __all__ = [
     "DEFAULT_MAX_PDU_LENGTH",
     "HEADER",
     "Framer",
+    "builder",
     "decode",
     "encode",
     "generated_source",
@@ -500,8 +501,21 @@ _SOURCES: dict[type, str] = {}
 
 
 def generated_source(cls: type) -> str:
-    """The source of the encoder and decoder compiled for PDU class ``cls`` (for debugging)."""
+    """The source of the encoder, decoder and builder compiled for PDU class ``cls`` (for
+    debugging)."""
     return _SOURCES[cls]
+
+
+_BUILDERS: dict[type, Callable[..., Any]] = {}
+
+
+def builder(cls: type) -> Callable[..., Any]:
+    """A constructor for PDU class ``cls`` taking the same keyword arguments (and defaults) as
+    ``cls(...)`` and returning an equal object, for hot paths: it fills the slots the way the
+    decoders do instead of going through the frozen dataclass's ``__init__`` (a submit_sm costs
+    about a third). The PDU classes validate nothing when built (``encode`` does), so nothing is
+    skipped."""
+    return _BUILDERS[cls]
 
 
 def _runs(body: tuple[BodyField, ...]) -> list[tuple[str, Any]]:
@@ -716,6 +730,17 @@ _GENERATED_LOCALS = frozenset(
 )
 
 
+def _builder_source(cls: type, ns: dict[str, Any]) -> str:
+    params = []
+    for f in fields(cls):
+        ns[f"_default_{f.name}"] = f.default
+        params.append(f"{f.name}=_default_{f.name}")
+    lines = [f"def build_{cls.__name__}(*, {', '.join(params)}):", "    o = _new(_cls)"]
+    lines += [f"    _set_{f.name}(o, {f.name})" for f in fields(cls)]
+    lines.append("    return o")
+    return "\n".join(lines) + "\n"
+
+
 def _compile(cls: type) -> None:
     ns: dict[str, Any] = {
         "_cls": cls,
@@ -749,13 +774,20 @@ def _compile(cls: type) -> None:
         # through object.__setattr__; the slot descriptor does the same store in a third of that.
         ns[f"_set_{f.name}"] = _slot_setter(cls, f.name)
         assert f.default is not MISSING, f"{cls.__name__}.{f.name} needs a default"
-    source = _decoder_source(cls, ns) + "\n\n" + _encoder_source(cls, ns)
+    source = (
+        _decoder_source(cls, ns)
+        + "\n\n"
+        + _encoder_source(cls, ns)
+        + "\n\n"
+        + _builder_source(cls, ns)
+    )
     filename = f"<gateway.smpp.codec: {cls.__name__}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), ns)
     _SOURCES[cls] = source
     _DECODERS[cls.command_id] = ns[f"decode_{cls.__name__}"]
     _ENCODERS[cls] = ns[f"encode_{cls.__name__}"]
+    _BUILDERS[cls] = ns[f"build_{cls.__name__}"]
 
 
 def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:

@@ -49,6 +49,7 @@ __all__ = [
     "is_receipt",
     "normalize_id",
     "parse_receipt",
+    "receipt_outcome",
     "stat_from_word",
 ]
 
@@ -396,6 +397,50 @@ def parse_receipt(
         text=text,
         source=source,
     )
+
+
+#: message_state TLV value -> (canonical stat word, final, delivered), for receipt_outcome.
+_TLV_OUTCOMES: dict[int, tuple[str, bool, bool]] = {
+    s.value: (s.name, s.final, s is ReceiptStat.DELIVRD) for s in ReceiptStat
+}
+_ID_SPACE = "\x00 \t\r\n"
+
+
+def receipt_outcome(
+    short_message: bytes,
+    *,
+    data_coding: int = 0,
+    receipted_message_id: str | None = None,
+    message_state: int | None = None,
+    network_error_code: bytes | None = None,
+    message_payload: bytes | None = None,
+) -> tuple[str | None, str | None, str | None, bool, bool]:
+    """``(message_id, stat, error, final, delivered)`` of :func:`parse_receipt` on the same
+    arguments (and the same ReceiptParseError), for the daemon, which stores only those.
+
+    A receipt that carries its id and a known state in TLVs and no text (what most SMSCs send
+    with ``receipted_message_id``) is read without building a :class:`Receipt`; any other goes
+    through :func:`parse_receipt`.
+    """
+    if (
+        not short_message
+        and not message_payload
+        and receipted_message_id
+        and type(message_state) is int
+    ):
+        known = _TLV_OUTCOMES.get(message_state)
+        message_id = receipted_message_id.strip(_ID_SPACE)
+        if known is not None and message_id:
+            return message_id, known[0], None, known[1], known[2]
+    r = parse_receipt(
+        short_message,
+        data_coding=data_coding,
+        receipted_message_id=receipted_message_id,
+        message_state=message_state,
+        network_error_code=network_error_code,
+        message_payload=message_payload,
+    )
+    return r.message_id, r.stat, r.error, r.final, r.delivered
 
 
 # ---------------------------------------------------------------------------------------------
