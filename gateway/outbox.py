@@ -169,6 +169,11 @@ class Batch:
         )
 
 
+#: Message states of the messages in ``pending`` (accepted, nothing settled yet): leaving one
+#: of them is when the message leaves the pending set.
+_PENDING_STATES = frozenset({"queued", "scheduled"})
+
+
 def _state_after_receipt(stat: str | None, delivered: bool) -> str:
     if delivered:
         return "delivered"
@@ -417,10 +422,11 @@ class Outbox:
         state = _message_state(record["pt"])
         if state is None or state == record["st"]:
             return
-        if record["st"] in FINAL_STATES:
+        before = record["st"]
+        if before in FINAL_STATES:
             return  # a late receipt never reopens a finished message
         record["st"] = state
-        if state != "queued":
+        if before in _PENDING_STATES and state != "queued":
             txn.delete(id_key(message_id), db=self._pending)
         if state in FINAL_STATES or state == "submitted":
             batch.finished.append(message_id)

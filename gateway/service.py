@@ -9,6 +9,7 @@ batch's events to the subscribers (``Service.committed``, the writer's commit ho
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -42,6 +43,15 @@ from gateway.storage import StoreFull
 from gateway.writer import BatchWriter, Pending
 
 log = structlog.get_logger("gateway.service")
+
+#: Cyclic GC thresholds for a daemon under load (CPython's default is 700, 10, 10). Every message
+#: allocates a few dozen tracked objects (requests, dataclasses, outbox records, events), and
+#: the writer keeps up to LIVE_RECORDS records alive: with the defaults a young collection ran
+#: every few messages and a full one (walking every live record) every few thousand, about 10 us
+#: of CPU per message measured in bench/e2e.py. With these, young collections run 30x less
+#: often and older ones rarely; memory is unchanged (the objects die young by refcount, not by
+#: the collector), cyclic garbage (trio cancel scopes, tracebacks) waits a little longer.
+GC_THRESHOLDS = (20_000, 20, 20)
 
 #: Senders classified at intake, remembered (a campaign uses a handful of senders): bounded,
 #: and cleared when full rather than tracked per entry.
@@ -176,8 +186,16 @@ class Service:
         self.region = g.default_region
         self.started = time.time()
         self.stopping = False
+        self.tune_gc()
         #: classify_sender results by sender (only good ones: a refusal is rebuilt each time).
         self._senders: dict[str, Sender] = {}
+
+    @staticmethod
+    def tune_gc() -> None:
+        """Raise the cyclic collector's thresholds to GC_THRESHOLDS (never lowers them), once per
+        process: a daemon's setting, applied when its Service is built."""
+        current = gc.get_threshold()
+        gc.set_threshold(*(max(a, b) for a, b in zip(current, GC_THRESHOLDS, strict=True)))
 
     # -- intake --------------------------------------------------------------------------------
 
