@@ -225,6 +225,7 @@ class Outbox:
         self._live: dict[int, dict[str, Any]] = {}
         self.live_limit = LIVE_RECORDS
         self._attempt_touched: set[int] = set()
+        self._new_pending: dict[bytes, None] = {}
         with env.begin() as txn:
             self.next_id = self._last_key(txn, self._msg) + 1
             self.next_event = self._last_key(txn, self._evt) + 1
@@ -270,6 +271,9 @@ class Outbox:
         batch.finished = []
         batch.receipt_delays = []
         self._event_no = self.next_event
+        #: Pending rows of this batch's new messages, put together at the end (one putmulti);
+        #: a message leaving the pending set in the same batch drops out of it.
+        self._new_pending: dict[bytes, None] = {}
         records: dict[int, dict[str, Any]] = {}
         for new in batch.accept:
             batch.accepted.append(self._accept(txn, new, records))
@@ -298,8 +302,12 @@ class Outbox:
                 [(_U64.pack(first + i), pack(e)) for i, e in enumerate(batch.events)],
                 append=True,
             )
+        if self._new_pending:
+            txn.cursor(self._pending).putmulti([(key, b"") for key in self._new_pending])
+            self._new_pending = {}
+        key_of = _U64.pack
         txn.cursor(self._msg).putmulti(
-            [(id_key(message_id), pack(record)) for message_id, record in records.items()]
+            [(key_of(message_id), pack(record)) for message_id, record in records.items()]
         )
         batch.records = records
         # The event counter moves only in ``committed``: this transaction may still be retried.
@@ -374,7 +382,7 @@ class Outbox:
             "en": new.encoding,
             "pt": [["queued", None, None, None, None, None, None, None] for _ in range(new.parts)],
         }
-        txn.put(id_key(new.id), b"", db=self._pending)
+        self._new_pending[id_key(new.id)] = None
         return Accepted(
             id=new.id,
             parts=new.parts,
@@ -427,7 +435,9 @@ class Outbox:
             return  # a late receipt never reopens a finished message
         record["st"] = state
         if before in _PENDING_STATES and state != "queued":
-            txn.delete(id_key(message_id), db=self._pending)
+            key = id_key(message_id)
+            self._new_pending.pop(key, None)
+            txn.delete(key, db=self._pending)
         if state in FINAL_STATES or state == "submitted":
             batch.finished.append(message_id)
         self._status_event(txn, message_id, record, at, batch)
@@ -545,7 +555,9 @@ class Outbox:
                 part[P_DONE] = expire.at
         record["st"] = "expired"
         record["er"] = expire.error
-        txn.delete(id_key(expire.id), db=self._pending)
+        key = id_key(expire.id)
+        self._new_pending.pop(key, None)
+        txn.delete(key, db=self._pending)
         batch.finished.append(expire.id)
         self._status_event(txn, expire.id, record, expire.at, batch)
 

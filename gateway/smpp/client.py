@@ -201,23 +201,29 @@ class JobQueue:
     def __len__(self) -> int:
         return len(self._items)
 
+    # Each unpark is guarded by "is anyone parked": ParkingLot.unpark costs a generator even
+    # when nobody waits, and that is most calls under load.
+
     async def put(self, job: SubmitJob) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         while len(self._items) >= self.capacity:
             await self._writers.park()
         self._items.append(job)
-        self._readers.unpark()
+        if self._readers:
+            self._readers.unpark()
 
     def put_nowait(self, job: SubmitJob) -> None:
         """Raises trio.WouldBlock when the queue is full."""
         if len(self._items) >= self.capacity:
             raise trio.WouldBlock
         self._items.append(job)
-        self._readers.unpark()
+        if self._readers:
+            self._readers.unpark()
 
     def put_front(self, job: SubmitJob) -> None:
         self._items.appendleft(job)
-        self._readers.unpark()
+        if self._readers:
+            self._readers.unpark()
 
     async def get(self) -> SubmitJob:
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -230,8 +236,9 @@ class JobQueue:
 
     def _take(self) -> SubmitJob:
         job = self._items.popleft()
-        self._writers.unpark()
-        if self._items:
+        if self._writers:
+            self._writers.unpark()
+        if self._items and self._readers:
             self._readers.unpark()  # another link may take the next one
         return job
 

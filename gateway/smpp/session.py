@@ -151,6 +151,12 @@ MAX_SEQUENCE = 0x7FFFFFFF
 
 #: Requests the protocol gives no response (outbind; alert_notification is not sent by us).
 _NO_RESPONSE = frozenset({C.OUTBIND, C.ALERT_NOTIFICATION})
+#: What ``respond`` may answer, with the fast constructor of each answer (codec.builder).
+_RESPONDABLE = {
+    cid: codec.builder(cls)
+    for cid, cls in _RESPONSE.items()
+    if cid not in (C.ENQUIRE_LINK, C.UNBIND) and cid not in _BIND
+}
 
 
 class Session:
@@ -296,12 +302,8 @@ class Session:
     def respond(self, request: Pdu, *, command_status: int = 0, message_id: str = "") -> None:
         """Answer a peer's submit_sm, deliver_sm or data_sm (after deciding, e.g. after storing
         a receipt). An error status produces the bodiless 3.4 form where the codec says so."""
-        cls = _RESPONSE.get(request.command_id)
-        if (
-            cls is None
-            or request.command_id in (C.ENQUIRE_LINK, C.UNBIND)
-            or (request.command_id in _BIND)
-        ):
+        build = _RESPONDABLE.get(request.command_id)
+        if build is None:
             raise LocalProtocolError(
                 f"respond() answers submit_sm, deliver_sm and data_sm, "
                 f"not {CommandId(request.command_id).name.lower()}",
@@ -315,7 +317,7 @@ class Session:
                 command_id=request.command_id,
             )
         self._queue(
-            cls(
+            build(
                 sequence_number=request.sequence_number,
                 command_status=command_status,
                 message_id=message_id,
