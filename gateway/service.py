@@ -9,6 +9,7 @@ batch's events to the subscribers (``Service.committed``, the writer's commit ho
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections import Counter
@@ -187,6 +188,10 @@ class Service:
         self.started = time.time()
         self.stopping = False
         self.tune_gc()
+        # The number checker builds its per-country tables (~200 regexes, ~0.2 s) on first use:
+        # pay that at start-up, not in the first client's submit.
+        with contextlib.suppress(InvalidNumber):  # any E.164 number builds them all
+            normalize("+33612345678", region=self.region)
         #: classify_sender results by sender (only good ones: a refusal is rebuilt each time).
         self._senders: dict[str, Sender] = {}
 
