@@ -8,6 +8,7 @@ import pytest
 
 from gateway.optout.store import (
     MAX_INVALID_LISTED,
+    RELOAD_QUIET_S,
     Entry,
     OptoutStore,
     open_env,
@@ -249,3 +250,127 @@ def test_store_reopens_with_its_scope_ids(tmp_path):
 def test_parse_scope_rejects(bad):
     with pytest.raises(ValueError):
         parse_scope(bad)
+
+
+# ---- the membership filter, staleness and reload ---------------------------------------------
+
+def _exact(store, numbers, scopes, now):
+    """check_many with the filter out of the way: every number looked up in LMDB."""
+    store._gen = b"forced-stale"
+    try:
+        return store.check_many(numbers, scopes, now)
+    finally:
+        store.reload()
+
+
+def test_filter_follows_adds_removes_and_imports(store, tmp_path):
+    rng = random.Random(11)
+    pool = [f"+336{rng.randrange(10**8):08d}" for _ in range(300)]
+    for step in range(200):
+        n = rng.choice(pool)
+        if rng.random() < 0.6:
+            store.add(n, rng.choice(ALL), "api", source="t", at=step,
+                      until=rng.choice([None, step + 5]))
+        else:
+            store.remove(n, rng.choice(ALL), by="t", at=step)
+    path = tmp_path / "more.csv"
+    path.write_text("\n".join(pool[:50] + [f"+337{i:08d}" for i in range(40_000_000, 40_000_100)]))
+    store.import_csv(path, "global", batch=30)
+    assert not store.is_stale()
+    probe = pool + [f"+337{i:08d}" for i in range(40_000_090, 40_000_110)]
+    for now in (0, 100, 10**9):
+        assert store.check_many(probe, ALL, now) == _exact(store, probe, ALL, now)
+    # Every number with an entry is in the filter; a removed-for-good number is not.
+    with_entries = {e.number for e in store.iter_entries()}
+    assert with_entries <= {f"+{n}" for n in store._filter}
+    for n in with_entries:
+        for scope in ALL:
+            store.remove(n, scope, by="t", at=1)
+    assert len(store._filter) == 0 and store.check_many(probe, ALL, 0) == [None] * len(probe)
+
+
+def test_a_second_instance_sees_writes_at_once_and_reloads_when_quiet(env):
+    daemon, cli = OptoutStore(env), OptoutStore(env)
+    assert daemon.check(A, ["global"], 100) is None
+    cli.add(A, "global", "import", source="cli", at=1)
+    assert daemon.is_stale() and not cli.is_stale()
+    # Stale: exact from LMDB at once (the next batch sees the other writer's entry)...
+    assert daemon.check(A, ["global"], 100).source == "cli"
+    # ...and the filter is rebuilt once the writer has been quiet for RELOAD_QUIET_S.
+    assert daemon.check(A, ["global"], 100 + RELOAD_QUIET_S - 0.5) is not None
+    assert daemon.is_stale()
+    assert daemon.check(B, ["global"], 100 + RELOAD_QUIET_S + 0.5) is None
+    assert not daemon.is_stale() and A in daemon._filter
+    # A removal elsewhere: the stale filter still has A, LMDB says no.
+    cli.remove(A, "global", by="cli", at=2)
+    assert daemon.check(A, ["global"], 200) is None
+    manual = OptoutStore(env, auto_reload=False)
+    cli.add(B, "network:chain", "api", source="cli", at=3)
+    for now in (300, 400, 500):
+        assert manual.check(B, ALL, now).scope == "network:chain"
+    assert manual.is_stale()
+    manual.reload()
+    assert not manual.is_stale() and manual.check(B, ALL, 600).scope == "network:chain"
+
+
+def test_another_process_importing_is_seen(env, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    daemon = OptoutStore(env)
+    path = tmp_path / "cli.csv"
+    path.write_text("+33612345678\n+33612345679\n")
+    script = ("import sys; from gateway.optout.store import OptoutStore, open_env; "
+              "s = OptoutStore(open_env(sys.argv[1], map_size=1 << 24)); "
+              "print(s.import_csv(sys.argv[2], 'global').imported)")
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "db"), str(path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    assert run.stdout.strip() == "2"
+    assert [h is not None for h in daemon.check_many([A, B, C], ALL, 0)] == [True, True, False]
+    daemon.reload()
+    assert not daemon.is_stale()
+    assert [h is not None for h in daemon.check_many([A, B, C], ALL, 0)] == [True, True, False]
+
+
+def test_writes_in_a_callers_txn(store, env):
+    with env.begin(write=True) as txn:
+        store.add(A, "global", "api", source="x", at=1, txn=txn)
+        store.add(B, "global", "api", source="x", at=1, txn=txn)
+    assert store.check_many([A, B], ["global"], 0)[1].number == B
+    assert not store.is_stale()  # the committed generation was the expected one
+    txn = env.begin(write=True)
+    store.add(C, "global", "api", source="x", at=1, txn=txn)
+    txn.abort()
+    assert store.check(C, ["global"], 0) is None and not store.is_stale()
+    with env.begin(write=True) as txn:
+        store.remove(A, "global", by="x", at=2, txn=txn)
+    assert store.check(A, ["global"], 0) is None and store.check(B, ["global"], 0) is not None
+
+
+def test_import_is_idempotent_and_resumes_after_an_interruption(store, tmp_path):
+    path = tmp_path / "big.csv"
+    numbers = [f"+337{i:08d}" for i in range(40_000_000, 40_001_000)]
+    path.write_text("numero\n" + "\n".join([*numbers, "oops"]) + "\n")
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_two(report):
+        if report.imported >= 200:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        store.import_csv(path, "global", batch=100, progress=stop_after_two)
+    assert store.count_by_scope() == {"global": 200}  # the committed batches, no more
+    again = store.import_csv(path, "global", batch=100)
+    assert (again.imported, again.duplicates, again.invalid_count) == (800, 200, 1)
+    assert again.invalid == [(1002, "oops", "not_a_number")]
+    third = store.import_csv(path, "global", batch=100)
+    assert (third.imported, third.duplicates) == (0, 1000)
+    assert store.count_by_scope() == {"global": 1000}
+    assert all(h is not None for h in store.check_many(numbers, ALL, 0))
+    fresh = OptoutStore(store._env)
+    assert len(fresh._filter) == 1000 and fresh.check_many(numbers, ALL, 0) == \
+        store.check_many(numbers, ALL, 0)

@@ -15,6 +15,7 @@ try:
         septet_count,
         unpack_septets,
     )
+    from gateway._core._numset import NumberSet as NumberSet
     from gateway._core._split import (
         Count,
         Decoded,
