@@ -22,24 +22,45 @@ operators, and then the operator that comes first in the file is preferred (with
 ``routing.failover``, the next one is tried when it has no bound session). An operator without
 ``prefixes`` (or with ``""``) is the default route, used when no prefix matches; there can be at
 most one.
+
+Compliance (issue 5) adds three sections. ``[[networks]]`` (optional, any number) names groups
+of accounts, such as the shops of a chain: every account listed must be configured, and an
+account is in at most one network. ``[optout]`` says which message classes the STOP list blocks,
+where a STOP reply puts the number (``reply_scope``), the extra reply keywords, the confirmation,
+and when a number that keeps failing is excluded. ``[compliance]`` holds the marketing window
+(time zone, holidays country, hours, Sundays) and whether intake refuses non-mobile numbers. Per
+account: the STOP mention and what to do without it, quiet-hours handling, allowed senders,
+short code and frequency cap; per operator: the receipt error codes that are permanent failures
+of the number, and the TON/NPI of short-code senders.
+
+Opt-out scopes are the store's strings: ``"global"``, ``"network:<name>"``, ``"account:<name>"``.
+A message of account A is blocked by an exclusion in any scope of :meth:`Config.optout_scopes`:
+global, A's network if it is in one, A itself. A STOP reply to A writes the one scope of
+:meth:`Config.reply_scope_for`: with ``optout.reply_scope = "network"``, an account in no network
+falls back to its own scope (``"account:<name>"``), never to global: a STOP never reaches wider
+than configured.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import ipaddress
 import json
 import math
 import os
 import re
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gateway.optout.keywords import DEFAULT_STOP_KEYWORDS, fold
+from gateway.senders import InvalidSender, classify_sender
 from gateway.smpp.events import BindMode
 from gateway.smpp.receipts import IdFormat
 
@@ -49,15 +70,23 @@ if TYPE_CHECKING:
 __all__ = [
     "AccountConfig",
     "BindStyle",
+    "ComplianceConfig",
     "Config",
     "ConfigError",
     "GatewayConfig",
     "LoggingConfig",
+    "MentionMode",
+    "MessageClass",
     "MetricsConfig",
+    "NetworkConfig",
     "OperatorConfig",
+    "OptoutConfig",
     "Problem",
+    "QuietHoursMode",
+    "ReplyScope",
     "RoutingConfig",
     "load_config",
+    "normalize_error_code",
     "parse_config",
 ]
 
@@ -72,6 +101,17 @@ MAX_SYSTEM_TYPE = 12
 
 #: E.164 numbers have at most 15 digits, so a longer prefix can never match.
 MAX_PREFIX_DIGITS = 15
+
+#: Longest reply keyword (``optout.stop_keywords``, ``optout.resubscribe_keywords``).
+MAX_KEYWORD = 40
+#: Longest STOP confirmation (``optout.confirmation``): two concatenated GSM-7 parts, 2 x 153.
+MAX_CONFIRMATION = 306
+#: Longest STOP mention (``accounts[].stop_mention``): it is added to every marketing text.
+MAX_STOP_MENTION = 60
+
+#: Account and network names (a network's name is part of its opt-out scope "network:<name>").
+NAME_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
+NAME_TEXT = "1 to 64 of A-Z a-z 0-9 _ . -"
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,6 +172,12 @@ def _must(what: str, value: object) -> _Invalid:
 def _suggest(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _suggest_inline(word: str, choices: list[str]) -> str:
+    """:func:`_suggest` for one item of a list, whose problems are joined with "; "."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,6 +318,69 @@ def custom(default: Any, parse: Parser, *, doc: str = "") -> Any:
     return _setting(default, parse, (), doc)
 
 
+def strings(
+    default: Any = REQUIRED,
+    *,
+    item: Callable[[str], Any],
+    what: str,
+    key: Callable[[Any], object] | None = None,
+    empty: str = "",
+    doc: str = "",
+) -> Any:
+    """An array of strings, kept as a tuple in the order written. ``item`` checks and
+    normalises one string (raising ``_Invalid`` with a message that names it); two items with
+    the same ``key`` (default: the normalised value) are an error; ``empty``, when given, refuses
+    an empty array with that message. Every bad item is reported, in one line."""
+
+    def parse(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise _must(what, value)
+        if not value and empty:
+            raise _Invalid(empty)
+        problems: list[str] = []
+        seen: dict[object, str] = {}
+        result = []
+        for raw in value:
+            if not isinstance(raw, str):
+                problems.append(f"{_show(raw)} is not a string")
+                continue
+            try:
+                parsed = item(raw)
+            except _Invalid as exc:
+                problems.append(str(exc))
+                continue
+            k = parsed if key is None else key(parsed)
+            if k in seen:
+                first = seen[k]
+                problems.append(
+                    f"{_show(raw)} is listed twice" if first == raw
+                    else f"{_show(raw)} is the same as {_show(first)}"
+                )
+                continue
+            seen[k] = raw
+            result.append(parsed)
+        if problems:
+            raise _Invalid("; ".join(problems))
+        return tuple(result)
+
+    return _setting(default, parse, (), doc)
+
+
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+def hhmm(default: Any = REQUIRED, *, doc: str = "") -> Any:
+    """A wall-clock time "HH:MM", 24 h, kept as the string (zero-padded, so two of them compare
+    as the times do)."""
+
+    def parse(value: Any) -> str:
+        if not isinstance(value, str) or not _HHMM.fullmatch(value):
+            raise _must('a time "HH:MM" from "00:00" to "23:59"', value)
+        return value
+
+    return _setting(default, parse, (), doc)
+
+
 # --------------------------------------------------------------------------------------------
 # Parsers for the few keys that are not plain types.
 
@@ -365,6 +474,119 @@ def _starts_country_code(digits: str) -> bool:
     return any(digits.startswith(c) or c.startswith(digits) for c in codes)
 
 
+def _check_timezone(value: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    else:
+        return None
+    names = sorted(zoneinfo.available_timezones())
+    folded = {n.casefold(): n for n in names}
+    if value.casefold() in folded:
+        hint = f'; did you mean "{folded[value.casefold()]}"?'
+    else:
+        hint = _suggest(value, names)
+    return f'must be a time zone name (such as "Europe/Paris"), not {_show(value)}{hint}'
+
+
+@functools.cache
+def _holiday_countries() -> dict[str, list[str]]:
+    """The ``holidays`` package's country codes (aliases included), each with its subdivisions.
+    Imported and listed only when a configuration is checked: it costs about 0.2 s."""
+    import holidays  # noqa: PLC0415 - as _check_region
+
+    return holidays.list_supported_countries()
+
+
+def _check_country(value: str) -> str | None:
+    countries = _holiday_countries()
+    if value in countries:
+        return None
+    hint = f'; did you mean "{value.upper()}"?' if value.upper() in countries else ""
+    return (
+        'must be a country code known to the holidays package (such as "FR"), '
+        f"not {_show(value)}{hint}"
+    )
+
+
+def _check_text(value: str, limit: int) -> str | None:
+    """Text sent as (part of) an SMS: "" for none, else not only spaces, at most ``limit``."""
+    if value and not value.strip():
+        return 'must not be only spaces (use "" for none)'
+    if len(value) > limit:
+        return f"must be at most {limit} characters long, not {len(value)}"
+    return None
+
+
+def _check_confirmation(value: str) -> str | None:
+    return _check_text(value, MAX_CONFIRMATION)
+
+
+def _check_mention(value: str) -> str | None:
+    if not value.isprintable():
+        return f"must be one line of printable characters, not {_show(value)}"
+    return _check_text(value, MAX_STOP_MENTION)
+
+
+def _keyword(value: str) -> str:
+    """A reply keyword, as written (the matcher folds it); duplicates are found folded."""
+    if not value.strip():
+        raise _Invalid(f"{_show(value)} is empty")
+    if len(value) > MAX_KEYWORD:
+        raise _Invalid(f"{_show(value)} is longer than {MAX_KEYWORD} characters")
+    if not fold(value):
+        raise _Invalid(f"{_show(value)} has no letter or digit")
+    return value
+
+
+def normalize_error_code(code: str) -> str:
+    """A receipt's ``err:`` code as :attr:`OperatorConfig.permanent_errors` holds it: upper-case,
+    without leading zeros, "0" for all zeros ("001" -> "1", "00b" -> "B", "000" -> "0")."""
+    return code.strip().upper().lstrip("0") or "0"
+
+
+def _error_code(value: str) -> str:
+    if not re.fullmatch(r"[0-9A-Za-z]{1,10}", value):
+        raise _Invalid(f'{_show(value)} is not an error code (1 to 10 letters or digits, as "00B")')
+    return normalize_error_code(value)
+
+
+def _sender(value: str) -> str:
+    """A sender, as written, if :func:`gateway.senders.classify_sender` accepts it."""
+    try:
+        classify_sender(value)
+    except InvalidSender as exc:
+        detail = str(exc).removeprefix(repr(value)).strip()
+        raise _Invalid(f"{_show(value)} {detail}") from None
+    return value
+
+
+def _sender_address(value: str) -> str:
+    """Two spellings of one sender ("+33612345678" and "33612345678") are the same sender."""
+    return classify_sender(value).address
+
+
+def _one_of(enum: type[StrEnum]) -> Callable[[str], StrEnum]:
+    """An item parser: one of ``enum``'s values."""
+    values = [m.value for m in enum]
+    what = " or ".join(f'"{v}"' for v in values)
+
+    def parse(value: str) -> StrEnum:
+        if value in values:
+            return enum(value)
+        raise _Invalid(f"{_show(value)} is not {what}{_suggest_inline(value, values)}")
+
+    return parse
+
+
+def _account_ref(value: str) -> str:
+    """An account named in a network; checked against [[accounts]] once every section is read."""
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise _Invalid(f"{_show(value)} is not an account name ({NAME_TEXT})")
+    return value
+
+
 def _check_host(value: str) -> str | None:
     if any(c.isspace() for c in value) or value.startswith("["):
         return f"must be a host name or IP address (without brackets), not {_show(value)}"
@@ -396,6 +618,48 @@ class BindStyle(StrEnum):
     TRANSCEIVER = "transceiver"
     #: Each bind is a pair of sessions: a transmitter and a receiver.
     TRANSMITTER_RECEIVER = "transmitter_receiver"
+
+
+class MessageClass(StrEnum):
+    """A message's ``class`` in the socket API."""
+
+    MARKETING = "marketing"
+    TRANSACTIONAL = "transactional"
+
+
+class ReplyScope(StrEnum):
+    """Where a STOP reply puts the number (``optout.reply_scope``)."""
+
+    #: Every account: nobody may message the number.
+    GLOBAL = "global"
+    #: Every account of the network of the account the reply answers (that account alone when
+    #: it is in no network).
+    NETWORK = "network"
+    #: Only the account the reply answers.
+    ACCOUNT = "account"
+
+
+class MentionMode(StrEnum):
+    """What intake does with a marketing text that lacks the account's STOP mention."""
+
+    #: Written in the file only: "append" when ``stop_mention`` is set, "off" when it is "".
+    #: :attr:`AccountConfig.mention_mode` is never AUTO.
+    AUTO = "auto"
+    #: The mention is added to the text (and counted in its parts).
+    APPEND = "append"
+    #: The message is rejected with ``missing_stop_mention``.
+    REJECT = "reject"
+    #: No check.
+    OFF = "off"
+
+
+class QuietHoursMode(StrEnum):
+    """What intake does with a marketing message outside the allowed window."""
+
+    #: Accepted as ``scheduled``, sent when the window opens.
+    SCHEDULE = "schedule"
+    #: Rejected with ``quiet_hours``.
+    REJECT = "reject"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -493,6 +757,23 @@ class OperatorConfig:
     tls_verify: bool = boolean(True)
     #: "" means the system's default CA store.
     tls_ca_file: str = string("")
+    #: Receipt ``err:`` codes that are permanent failures of the number, normalised by
+    #: :func:`normalize_error_code` ("001" is held as "1"); () means every UNDELIV or REJECTD
+    #: receipt counts. See :meth:`is_permanent_error`.
+    permanent_errors: tuple[str, ...] = strings(
+        (), item=_error_code, what='a list of error codes as strings, like ["001", "00B"]',
+    )
+    #: SMPP TON and NPI of short-code senders (3..8 digits) on this operator.
+    short_code_ton: int = integer(3, lo=0, hi=6)
+    short_code_npi: int = integer(0, lo=0, hi=18)
+
+    def is_permanent_error(self, err: str | None) -> bool:
+        """Whether an UNDELIV or REJECTD receipt with this ``err:`` code (as printed, or None
+        when the receipt has none) counts against the number. The caller checks the state: a
+        DELIVRD or EXPIRED receipt never counts, whatever its code."""
+        if not self.permanent_errors:
+            return True
+        return err is not None and normalize_error_code(err) in self.permanent_errors
 
     def route_prefixes(self) -> tuple[str, ...]:
         """The E.164 prefixes this operator serves, "" standing for the default route."""
@@ -545,7 +826,111 @@ class OperatorConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountConfig:
-    name: str = string(pattern=r"[A-Za-z0-9_.-]{1,64}", pattern_text="1 to 64 of A-Z a-z 0-9 _ . -")
+    name: str = string(pattern=NAME_PATTERN, pattern_text=NAME_TEXT)
+    #: The opt-out mention of marketing texts ("STOP au 36184"); "" for none.
+    stop_mention: str = string("", checks=(_check_mention,))
+    #: As written; :attr:`mention_mode` is the mode that applies.
+    stop_mention_mode: MentionMode = choice(MentionMode.AUTO, MentionMode)  # noqa: RUF009
+    quiet_hours: QuietHoursMode = choice(QuietHoursMode.SCHEDULE, QuietHoursMode)  # noqa: RUF009
+    #: The senders the account may use, as written; () allows any valid sender.
+    senders: tuple[str, ...] = strings(
+        (), item=_sender, key=_sender_address, what='a list of sender IDs, like ["MaBoutique"]',
+    )
+    #: The short code replies come to ("36184"); "" for none.
+    short_code: str = string("", pattern=r"([0-9]{3,8})?", pattern_text='3 to 8 digits, or ""')
+    #: Most marketing messages to one number within ``frequency_window_days``; 0 is no cap.
+    frequency_cap: int = integer(0, lo=0, hi=1_000_000)
+    frequency_window_days: float = number(30.0, gt=0)
+
+    @property
+    def mention_mode(self) -> MentionMode:
+        """APPEND, REJECT or OFF (never AUTO): "auto" is APPEND with a mention, else OFF."""
+        if self.stop_mention_mode is MentionMode.AUTO:
+            return MentionMode.APPEND if self.stop_mention else MentionMode.OFF
+        return self.stop_mention_mode
+
+    @property
+    def rejects_quiet_hours(self) -> bool:
+        return self.quiet_hours is QuietHoursMode.REJECT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkConfig:
+    """A named group of accounts (the shops of a chain): a STOP in ``network:<name>`` blocks
+    every account of it."""
+
+    name: str = string(pattern=NAME_PATTERN, pattern_text=NAME_TEXT)
+    accounts: tuple[str, ...] = strings(
+        item=_account_ref, what='a list of account names, like ["shop1", "shop2"]',
+        empty="must list at least one account",
+    )
+
+    @property
+    def scope(self) -> str:
+        """This network's opt-out scope."""
+        return f"network:{self.name}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptoutConfig:
+    #: The classes the STOP list blocks (in the order written).
+    applies_to: tuple[MessageClass, ...] = strings(
+        (MessageClass.MARKETING,), item=_one_of(MessageClass),
+        what='a list of message classes, like ["marketing"]',
+        empty='must list at least one class (["marketing"]): an opt-out list that blocks '
+        "nothing is not an opt-out",
+    )
+    reply_scope: ReplyScope = choice(ReplyScope.GLOBAL, ReplyScope)  # noqa: RUF009
+    #: Reply keywords that opt out, besides gateway.optout.keywords.DEFAULT_STOP_KEYWORDS.
+    stop_keywords: tuple[str, ...] = strings(
+        (), item=_keyword, key=fold, what='a list of keywords, like ["ANNULER"]',
+    )
+    #: Reply keywords that re-subscribe ("START"); () turns re-subscription by reply off.
+    resubscribe_keywords: tuple[str, ...] = strings(
+        (), item=_keyword, key=fold, what='a list of keywords, like ["START"]',
+    )
+    #: Text sent back after a STOP reply; "" sends nothing.
+    confirmation: str = string("", checks=(_check_confirmation,))
+    #: Permanent failures of a number within ``failed_window_days`` that exclude it (reason
+    #: failed_number) for ``failed_exclusion_days``.
+    failed_threshold: int = integer(3, lo=1, hi=100)
+    failed_window_days: float = number(30.0, gt=0)
+    failed_exclusion_days: float = number(90.0, gt=0)
+
+    @property
+    def blocks_marketing(self) -> bool:
+        return MessageClass.MARKETING in self.applies_to
+
+    @property
+    def blocks_transactional(self) -> bool:
+        return MessageClass.TRANSACTIONAL in self.applies_to
+
+    def blocks(self, marketing: bool) -> bool:
+        """Whether the STOP list is checked for a message of this class."""
+        return self.blocks_marketing if marketing else self.blocks_transactional
+
+    @property
+    def resubscribe_by_reply(self) -> bool:
+        return bool(self.resubscribe_keywords)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComplianceConfig:
+    """The marketing window, judged on local wall-clock time (see gateway.schedule)."""
+
+    #: A zoneinfo key.
+    timezone: str = string("Europe/Paris", checks=(_check_timezone,))
+    #: The ``holidays`` package's country code, for public holidays.
+    country: str = string("FR", checks=(_check_country,))
+    #: A subdivision of ``country`` in the ``holidays`` package ("57": Moselle); "" for none.
+    subdivision: str = string("")
+    #: Marketing goes out from window_start (included) to window_end (excluded), "HH:MM".
+    window_start: str = hhmm("08:00")
+    window_end: str = hhmm("20:30")
+    no_sundays: bool = boolean(True)
+    no_holidays: bool = boolean(True)
+    #: Intake refuses (invalid_number) numbers phonenumbers does not see as mobile.
+    require_mobile: bool = boolean(True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -554,10 +939,65 @@ class Config:
     logging: LoggingConfig
     metrics: MetricsConfig
     routing: RoutingConfig
+    optout: OptoutConfig = dataclasses.field(default_factory=OptoutConfig)
+    compliance: ComplianceConfig = dataclasses.field(default_factory=ComplianceConfig)
     operators: tuple[OperatorConfig, ...]
     accounts: tuple[AccountConfig, ...]
+    networks: tuple[NetworkConfig, ...] = ()
     #: The file it was read from (or the ``source`` given to :func:`parse_config`).
     source: str
+    #: Derived: account name -> its network's name; configured account -> its opt-out scopes
+    #: (computed once, as optout_scopes is asked for every message).
+    _network_by_account: dict[str, str] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+    _scopes: dict[str, tuple[str, ...]] = dataclasses.field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        index = {acc: net.name for net in self.networks for acc in net.accounts}
+        object.__setattr__(self, "_network_by_account", index)
+        scopes = {acc.name: self._scopes_of(acc.name) for acc in self.accounts}
+        object.__setattr__(self, "_scopes", scopes)
+
+    def _scopes_of(self, account_name: str) -> tuple[str, ...]:
+        net = self._network_by_account.get(account_name)
+        if net is None:
+            return ("global", f"account:{account_name}")
+        return ("global", f"network:{net}", f"account:{account_name}")
+
+    def network(self, name: str) -> NetworkConfig:
+        for net in self.networks:
+            if net.name == name:
+                return net
+        raise KeyError(name)
+
+    def network_of(self, account_name: str) -> str | None:
+        """The name of the network ``account_name`` is in; None when in none (or unknown)."""
+        return self._network_by_account.get(account_name)
+
+    def accounts_of_network(self, name: str) -> tuple[str, ...]:
+        """The accounts of network ``name``, in the order written; KeyError if there is none."""
+        return self.network(name).accounts
+
+    def optout_scopes(self, account_name: str) -> tuple[str, ...]:
+        """The opt-out scopes checked for a message of ``account_name``, widest first:
+        ``("global", "network:<net>", "account:<name>")``, without the network when it is in
+        none. Any name works (an account missing from the file is in no network)."""
+        scopes = self._scopes.get(account_name)
+        return self._scopes_of(account_name) if scopes is None else scopes
+
+    def reply_scope_for(self, account_name: str) -> str:
+        """The scope a STOP reply to ``account_name`` writes, per ``optout.reply_scope``:
+        "network" for an account in no network falls back to ``"account:<name>"``."""
+        scope = self.optout.reply_scope
+        if scope is ReplyScope.GLOBAL:
+            return "global"
+        net = self._network_by_account.get(account_name)
+        if scope is ReplyScope.NETWORK and net is not None:
+            return f"network:{net}"
+        return f"account:{account_name}"
 
     def operator(self, name: str) -> OperatorConfig:
         for op in self.operators:
@@ -660,6 +1100,55 @@ def _finish_operator(values: dict[str, Any], path: str, problems: _Problems) -> 
     return ok
 
 
+def _finish_account(values: dict[str, Any], path: str, problems: _Problems) -> bool:
+    mode = values["stop_mention_mode"]
+    if mode in (MentionMode.APPEND, MentionMode.REJECT) and not values["stop_mention"]:
+        problems.add(_join(path, "stop_mention"), f'is required when stop_mention_mode is "{mode}"')
+        return False
+    return True
+
+
+def _finish_optout(values: dict[str, Any], path: str, problems: _Problems) -> bool:
+    """A word cannot both opt out and re-subscribe."""
+    stop = {fold(k) for k in (*DEFAULT_STOP_KEYWORDS, *values["stop_keywords"])}
+    clashes = [k for k in values["resubscribe_keywords"] if fold(k) in stop]
+    if clashes:
+        shown = ", ".join(_show(k) for k in clashes)
+        problems.add(_join(path, "resubscribe_keywords"), f"{shown}: also a STOP keyword")
+        return False
+    return True
+
+
+def _finish_compliance(values: dict[str, Any], path: str, problems: _Problems) -> bool:
+    ok = True
+    if values["window_end"] <= values["window_start"]:
+        problems.add(
+            _join(path, "window_end"),
+            f'must be after window_start ("{values["window_start"]}"), '
+            f'not "{values["window_end"]}"',
+        )
+        ok = False
+    subdivision = values["subdivision"]
+    if subdivision:
+        known = _holiday_countries()[values["country"]]
+        if subdivision not in known:
+            country = _show(values["country"])
+            if known:
+                listed = ", ".join(_show(s) for s in known[:6]) + (", ..." if known[6:] else "")
+                message = (
+                    f'must be "" or a subdivision of {country} in the holidays package '
+                    f"({listed}), not {_show(subdivision)}{_suggest(subdivision, known)}"
+                )
+            else:
+                message = (
+                    f'must be "": the holidays package has no subdivisions for {country}, '
+                    f"not {_show(subdivision)}"
+                )
+            problems.add(_join(path, "subdivision"), message)
+            ok = False
+    return ok
+
+
 Finisher = Callable[[dict[str, Any], str, _Problems], bool]
 
 
@@ -673,6 +1162,8 @@ SECTIONS: dict[str, tuple[type, Finisher]] = {
     "logging": (LoggingConfig, _no_finish),
     "metrics": (MetricsConfig, _finish_metrics),
     "routing": (RoutingConfig, _no_finish),
+    "optout": (OptoutConfig, _finish_optout),
+    "compliance": (ComplianceConfig, _finish_compliance),
 }
 
 
@@ -694,7 +1185,9 @@ Entry = tuple[int, dict[str, Any], Any]
 
 
 def _list(name: str, data: Mapping[str, Any], problems: _Problems) -> list[Entry] | None:
-    cls, finish, _ = LISTS[name]
+    cls, finish, _, required = LISTS[name]
+    if name not in data and not required:
+        return []
     if name not in data:
         problems.add(name, f"at least one [[{name}]] is required")
         return None
@@ -702,7 +1195,7 @@ def _list(name: str, data: Mapping[str, Any], problems: _Problems) -> list[Entry
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         problems.add(name, f"must be an array of tables ([[{name}]]), not {_show(items)}")
         return None
-    if not items:
+    if not items and required:
         problems.add(name, f"at least one [[{name}]] is required")
         return None
     entries: list[Entry] = []
@@ -755,11 +1248,37 @@ def _check_operators(name: str, entries: list[Entry], problems: _Problems) -> No
 
 CrossCheck = Callable[[str, list[Entry], _Problems], None]
 
-#: Arrays of tables: ``[[name]]``, with at least one entry, and the check across entries.
-LISTS: dict[str, tuple[type, Finisher, CrossCheck]] = {
-    "operators": (OperatorConfig, _finish_operator, _check_operators),
-    "accounts": (AccountConfig, _no_finish, _check_unique),
+#: Arrays of tables: ``[[name]]``, the check across entries, and whether at least one entry is
+#: required (an optional list may be left out).
+LISTS: dict[str, tuple[type, Finisher, CrossCheck, bool]] = {
+    "operators": (OperatorConfig, _finish_operator, _check_operators, True),
+    "accounts": (AccountConfig, _finish_account, _check_unique, True),
+    "networks": (NetworkConfig, _no_finish, _check_unique, False),
 }
+
+
+def _check_networks(lists: Mapping[str, list[Entry] | None], problems: _Problems) -> None:
+    """Across sections: a network lists configured accounts (checked when [[accounts]] itself
+    was readable), and an account is in at most one network."""
+    accounts = lists["accounts"]
+    known = None if accounts is None else [v["name"] for _, v, _ in accounts if "name" in v]
+    member_of: dict[str, tuple[int, str]] = {}
+    for index, values, _ in lists["networks"] or ():
+        wrong = []
+        for account in values.get("accounts", ()):
+            if known is not None and account not in known:
+                hint = _suggest_inline(account, known)
+                wrong.append(f"{_show(account)} is not a configured account{hint}")
+            elif account in member_of:
+                first, first_name = member_of[account]
+                wrong.append(
+                    f"{_show(account)} is already in network {_show(first_name)} "
+                    f"(networks[{first}]), and an account can be in only one"
+                )
+            else:
+                member_of[account] = (index, values.get("name", "?"))
+        if wrong:
+            problems.add(f"networks[{index}].accounts", "; ".join(wrong))
 
 
 def parse_config(data: Mapping[str, Any], *, source: str) -> Config:
@@ -783,6 +1302,7 @@ def parse_config(data: Mapping[str, Any], *, source: str) -> Config:
     for name, entries in lists.items():
         if entries is not None:
             LISTS[name][2](name, entries, problems)
+    _check_networks(lists, problems)
     if problems.items:
         raise ConfigError(problems.items)
     return Config(
