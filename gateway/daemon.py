@@ -14,6 +14,7 @@ at once (everything accepted is already durable, so that is safe too).
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import signal
@@ -47,6 +48,15 @@ log = structlog.get_logger("gateway.daemon")
 
 #: Outcomes buffered between the links and the reporter (the links wait when it is full).
 OUTCOME_BUFFER = 10_000
+#: Cyclic GC thresholds for a daemon under load (CPython's default is 700, 10, 10). Every message
+#: allocates a few dozen tracked objects (requests, dataclasses, outbox records, events), and
+#: the writer keeps up to LIVE_RECORDS records alive: with the defaults a young collection ran
+#: every few messages and a full one (walking every live record) every few thousand, about 10 us
+#: of CPU per message measured in bench/e2e.py. With these, young collections run 30x less
+#: often and older ones rarely; memory is unchanged (the objects die young by refcount, not by
+#: the collector), cyclic garbage (trio cancel scopes, tracebacks) waits a little longer.
+GC_THRESHOLDS = (20_000, 20, 20)
+
 #: How long a stopping daemon keeps answering its clients (``shutting_down``) before it closes
 #: their connections.
 STOP_ANSWER_S = 0.5
@@ -344,6 +354,8 @@ def run(config_path: str) -> int:
         print(f"gateway: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
     configure_logging(config.logging.format, config.logging.level)
+    # A daemon's process-wide setting (never lowering what the interpreter was started with).
+    gc.set_threshold(*(max(a, b) for a, b in zip(gc.get_threshold(), GC_THRESHOLDS, strict=True)))
     failure: BaseException | None = None
     try:
         trio.run(_main, config)

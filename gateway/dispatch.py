@@ -233,7 +233,8 @@ class Dispatcher:
         for part in sorted(message.todo):
             batch.results.append(
                 PartResult(
-                    id=message.id, part=part, accepted=False, operator="", at=at, error=error
+                    id=message.id, part=part, accepted=False, operator="", at=at, error=error,
+                    code="no_route",
                 )
             )
         self.writer.kick()
@@ -375,7 +376,7 @@ class Dispatcher:
             and not message.done
         ):
             message.unknown += 1
-            log.info("dispatch.resend", id=message.id, part=index, reason=outcome.reason)
+            log.debug("dispatch.resend", id=message.id, part=index, reason=outcome.reason)
             self._enqueue(message, index, RANK_RETRY)
             return
         error = outcome.reason or "failed"
@@ -393,6 +394,11 @@ class Dispatcher:
                     at=at,
                     status=outcome.command_status,
                     error=error,
+                    code=(
+                        "no_answer"
+                        if outcome.outcome is Outcome.UNKNOWN
+                        else "rejected_by_operator"
+                    ),
                 )
             )
 

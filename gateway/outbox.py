@@ -48,6 +48,11 @@ FINAL_STATES = frozenset({"delivered", "failed", "expired", "rejected"})
 SENT_PART_STATES = frozenset({"submitted", "delivered", "failed", "expired"})
 
 
+def cursor_of(number: int) -> str:
+    """Event cursors are fixed-width decimal, so they compare as strings in event order."""
+    return f"{number:016d}"
+
+
 def id_key(message_id: int) -> bytes:
     return _U64.pack(message_id)
 
@@ -105,6 +110,8 @@ class PartResult:
     key: bytes | None = None
     status: int | None = None
     error: str | None = None
+    #: The message's final error code when this fails it (docs/protocol.md, section 5).
+    code: str = "rejected_by_operator"
 
 
 @dataclass(slots=True)
@@ -394,7 +401,7 @@ class Outbox:
     def _event(self, txn: lmdb.Transaction, event: dict[str, Any], batch: Batch) -> None:
         number = self._event_no
         self._event_no += 1
-        event["cursor"] = str(number)
+        event["cursor"] = cursor_of(number)
         batch.events.append(event)  # written together at the end of the batch
 
     def _status_event(
@@ -456,7 +463,6 @@ class Outbox:
         if part[P_STATE] in SENT_PART_STATES and part[P_STATE] != "submitted":
             return
         part[P_OPERATOR] = result.operator
-        part[P_STATUS] = result.status
         part[P_SUBMITTED] = result.at
         if result.accepted:
             part[P_STATE] = "submitted"
@@ -472,7 +478,7 @@ class Outbox:
             part[P_ERROR] = result.error
             part[P_DONE] = result.at
             if record["er"] is None:
-                record["er"] = result.error
+                record["er"] = {"code": result.code, "message": result.error or result.code}
             # A message with a part refused for good is broken: its other parts are not sent
             # (they would cost without making a readable message).
             for other in record["pt"]:
@@ -487,12 +493,14 @@ class Outbox:
         part = record["pt"][index]
         if not receipt["final"]:
             return
-        part[P_STATE] = _state_after_receipt(receipt["stat"], receipt["delivered"])
+        part[P_STATE] = state = _state_after_receipt(receipt["stat"], receipt["delivered"])
+        part[P_STATUS] = receipt["stat"]
         part[P_DONE] = receipt["at"]
-        if part[P_STATE] != "delivered":
+        if state != "delivered":
             part[P_ERROR] = f"receipt {receipt['stat'] or 'without a state'} err:{receipt['err']}"
             if record["er"] is None:
-                record["er"] = part[P_ERROR]
+                code = "expired" if state == "expired" else "undelivered"
+                record["er"] = {"code": code, "message": f"part {index + 1}: {part[P_ERROR]}"}
 
     def _receipt(
         self,
@@ -524,7 +532,7 @@ class Outbox:
                 "event": "receipt",
                 "id": str(message_id),
                 "account": record["a"],
-                "part": index,
+                "part": index + 1,
                 "operator": receipt.operator,
                 "message_id": receipt.message_id,
                 "stat": receipt.stat,
@@ -554,7 +562,7 @@ class Outbox:
                 part[P_STATE] = "expired"
                 part[P_DONE] = expire.at
         record["st"] = "expired"
-        record["er"] = expire.error
+        record["er"] = {"code": "expired", "message": expire.error}
         key = id_key(expire.id)
         self._new_pending.pop(key, None)
         txn.delete(key, db=self._pending)

@@ -10,7 +10,6 @@ batch's events to the subscribers (``Service.committed``, the writer's commit ho
 from __future__ import annotations
 
 import contextlib
-import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ from gateway.outbox import (
     Batch,
     NewMessage,
     Outbox,
+    cursor_of,
 )
 from gateway.senders import InvalidSender, Sender, classify_sender
 from gateway.smpp.client import Operator
@@ -44,15 +44,6 @@ from gateway.storage import StoreFull
 from gateway.writer import BatchWriter, Pending
 
 log = structlog.get_logger("gateway.service")
-
-#: Cyclic GC thresholds for a daemon under load (CPython's default is 700, 10, 10). Every message
-#: allocates a few dozen tracked objects (requests, dataclasses, outbox records, events), and
-#: the writer keeps up to LIVE_RECORDS records alive: with the defaults a young collection ran
-#: every few messages and a full one (walking every live record) every few thousand, about 10 us
-#: of CPU per message measured in bench/e2e.py. With these, young collections run 30x less
-#: often and older ones rarely; memory is unchanged (the objects die young by refcount, not by
-#: the collector), cyclic garbage (trio cancel scopes, tracebacks) waits a little longer.
-GC_THRESHOLDS = (20_000, 20, 20)
 
 #: Senders classified at intake, remembered (a campaign uses a handful of senders): bounded,
 #: and cleared when full rather than tracked per entry.
@@ -187,20 +178,12 @@ class Service:
         self.region = g.default_region
         self.started = time.time()
         self.stopping = False
-        self.tune_gc()
         # The number checker builds its per-country tables (~200 regexes, ~0.2 s) on first use:
         # pay that at start-up, not in the first client's submit.
         with contextlib.suppress(InvalidNumber):  # any E.164 number builds them all
             normalize("+33612345678", region=self.region)
         #: classify_sender results by sender (only good ones: a refusal is rebuilt each time).
         self._senders: dict[str, Sender] = {}
-
-    @staticmethod
-    def tune_gc() -> None:
-        """Raise the cyclic collector's thresholds to GC_THRESHOLDS (never lowers them), once per
-        process: a daemon's setting, applied when its Service is built."""
-        current = gc.get_threshold()
-        gc.set_threshold(*(max(a, b) for a, b in zip(current, GC_THRESHOLDS, strict=True)))
 
     # -- intake --------------------------------------------------------------------------------
 
@@ -398,7 +381,7 @@ class Service:
         if cursor and not cursor.isdigit():
             return error(ErrorCode.INVALID_FIELD, f"'cursor' {cursor!r} is not a cursor we gave")
         events, last, more = self.outbox.events_since(int(cursor or 0), limit, kinds)
-        return {"ok": True, "events": events, "cursor": str(last), "more": more}
+        return {"ok": True, "events": events, "cursor": cursor_of(last), "more": more}
 
     def count(self, text: str, transliterate: bool) -> dict[str, Any]:
         c = codec.count(text, transliterate=transliterate)

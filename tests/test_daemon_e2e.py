@@ -96,7 +96,9 @@ async def test_an_undeliverable_receipt_fails_the_message():
             reply = await client.submit(message(8))
             status = await wait_state(client, reply["id"], FINAL)
             assert status["state"] == "failed"
-            assert "UNDELIV" in status["error"]
+            assert status["error"]["code"] == "undelivered"
+            assert "UNDELIV" in status["error"]["message"]
+            assert status["parts"][0]["status"] == "UNDELIV"
 
 
 async def test_a_permanent_refusal_fails_the_message_without_retrying():

@@ -124,7 +124,8 @@ def test_a_receipt_before_its_submit_resp_is_kept_and_applied(outbox):
     assert early.events == [] and outbox.counts()["orphan_receipts"] == 1
     batch = write(outbox, results=[accepted(m.id, 0, "X9")])
     record = outbox.get(m.id)
-    assert record["st"] == "failed" and "UNDELIV" in record["er"]
+    assert record["st"] == "failed" and record["er"]["code"] == "undelivered"
+    assert "UNDELIV" in record["er"]["message"]
     assert outbox.counts()["orphan_receipts"] == 0
     assert batch.events[-1]["state"] == "failed"
 
@@ -149,7 +150,8 @@ def test_a_failed_part_fails_the_message_and_its_other_parts(outbox):
     record = outbox.get(m.id)
     assert record["st"] == "failed"
     assert [p[0] for p in record["pt"]] == ["failed"] * 3
-    assert record["er"] == "operator refused with status 0x0B"
+    assert record["er"] == {"code": "rejected_by_operator",
+                            "message": "operator refused with status 0x0B"}
     assert list(outbox.pending()) == []
 
 
@@ -177,7 +179,8 @@ def test_events_since_pages_and_filters(outbox):
     assert len(events) == 3 and more
     rest, _cursor2, more2 = outbox.events_since(cursor, 100, None)
     assert len(rest) == 3 and not more2
-    assert [e["cursor"] for e in events + rest] == [str(n) for n in range(1, 7)]
+    assert [e["cursor"] for e in events + rest] == [f"{n:016d}" for n in range(1, 7)]
+    assert sorted(e["cursor"] for e in events + rest) == [e["cursor"] for e in events + rest]
     replies, _, _ = outbox.events_since(0, 100, frozenset({"reply"}))
     assert [e["text"] for e in replies] == ["STOP"]
 

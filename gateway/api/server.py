@@ -37,6 +37,7 @@ from gateway.api.protocol import (
     SubmitRequest,
     SubscribeRequest,
 )
+from gateway.outbox import cursor_of
 from gateway.service import Service, SubmitTicket, Subscriber
 
 log = structlog.get_logger("gateway.api")
@@ -145,7 +146,7 @@ class _Connection:
             if self.subscriber is not None:
                 self.service.hub.subscribers.discard(self.subscriber)
             sub = Subscriber(item.events, service.config.gateway.subscriber_queue, self._wake)
-            cursor = str(service.outbox.next_event - 1)
+            cursor = cursor_of(service.outbox.next_event - 1)
             sub.last_cursor = cursor
             service.hub.subscribers.add(sub)
             self.subscriber = sub
