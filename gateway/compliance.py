@@ -122,9 +122,9 @@ class Policy:
                 )
             text = append_stop_mention(text, rules.mention)
             appended = True
-        opens = self.window.next_allowed(start).timestamp()
-        if opens <= start:
+        if self.window.is_allowed(start):
             return Decision(text, None, appended)
+        opens = self.window.next_allowed(start).timestamp()
         when = dt.datetime.fromtimestamp(opens, dt.UTC).isoformat()
         if rules.reject_quiet_hours:
             raise PolicyError(

@@ -169,7 +169,13 @@ async def _serve(
         for op in config.operators
     ]
     outcomes_send, outcomes_recv = trio.open_memory_channel[SubmitOutcome](OUTCOME_BUFFER)
-    inbound = Inbound(writer=writer, routes=routes, clock=clock, metrics=metrics)
+    inbound = Inbound(
+        writer=writer,
+        routes=routes,
+        clock=clock,
+        metrics=metrics,
+        permanent_error={op.name: op.is_permanent_error for op in config.operators},
+    )
     limiters: dict[str, OperatorLimiter] = {}
     #: The operator that sends for each route (transceiver or transmitter binds) ...
     operators: dict[str, Operator] = {}
@@ -243,6 +249,9 @@ async def _serve(
         gauge_from(metrics.throttle_wait, [name], lambda li=limiters[name]: li.waited_seconds_total)
         gauge_from(metrics.rate, [name], lambda li=limiters[name]: li.current_rate)
     gauge_from(metrics.scheduled, [], lambda: dispatcher.scheduled)
+    gauge_from(
+        metrics.optout_entries, [], lambda: sum(service.optout.count_by_scope().values())
+    )
     gauge_from(metrics.store_bytes, [], lambda: used_bytes(env))  # type: ignore[arg-type]
 
     recovered = recover(outbox, service)

@@ -9,7 +9,7 @@ and counted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 import trio
@@ -31,6 +31,9 @@ from gateway.writer import BatchWriter
 
 log = structlog.get_logger("gateway.inbound")
 
+#: Receipt stats that can mean the number itself failed (with a permanent error code).
+FAILED_STATS = frozenset({"UNDELIV", "REJECTD"})
+
 #: How long the parts of a concatenated reply may take to all arrive.
 REPLY_PARTS_TIMEOUT = 120.0
 #: Incomplete concatenated replies held per operator.
@@ -41,9 +44,17 @@ class Inbound:
     """The ``InboundHandler`` every operator's links call."""
 
     def __init__(
-        self, *, writer: BatchWriter, routes: Sequence[Route], clock: Clock, metrics: Metrics
+        self,
+        *,
+        writer: BatchWriter,
+        routes: Sequence[Route],
+        clock: Clock,
+        metrics: Metrics,
+        permanent_error: dict[str, Callable[[str | None], bool]] | None = None,
     ) -> None:
         self.writer = writer
+        #: Per operator: whether a receipt's err: code means the number itself is dead.
+        self.permanent_error = permanent_error or {}
         self.clock = clock
         self.metrics = metrics
         self.routes = {route.name: route for route in routes}
@@ -54,6 +65,7 @@ class Inbound:
     async def __call__(self, operator: str, pdus: Sequence[Pdu]) -> Sequence[int]:
         route = self.routes[operator]
         id_format = route.receipt_id_format
+        is_permanent = self.permanent_error.get(operator)
         pending = self.writer.open
         batch = pending.batch
         now = trio.current_time()
@@ -93,6 +105,12 @@ class Inbound:
                         final=final,
                         delivered=delivered,
                         at=at,
+                        permanent=(
+                            not delivered
+                            and stat in FAILED_STATS
+                            and is_permanent is not None
+                            and is_permanent(err)
+                        ),
                     )
                 )
                 continue

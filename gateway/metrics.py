@@ -153,6 +153,15 @@ class Metrics:
             ["operator"],
             registry=r,
         )
+        self.optouts = Counter(
+            "gateway_optouts_total",
+            "Numbers excluded (STOP replies, failed numbers) or re-subscribed.",
+            ["action", "reason"],
+            registry=r,
+        )
+        self.optout_entries = Gauge(
+            "gateway_optout_entries", "Exclusions on the opt-out list, all scopes.", registry=r
+        )
         self.store_bytes = Gauge(
             "gateway_store_used_bytes", "Bytes of the LMDB store in use.", registry=r
         )

@@ -124,6 +124,8 @@ class ReceiptUpdate:
     final: bool
     delivered: bool
     at: float
+    #: The operator says the number itself failed for good (a permanent error code).
+    permanent: bool = False
 
 
 @dataclass(slots=True)
@@ -141,6 +143,8 @@ class ReplyEvent:
     operator: str
     at: float
     account: str | None = None
+    #: The sender as E.164, when it is a number (set by the hook).
+    number: str | None = None
 
 
 @dataclass(slots=True)
@@ -163,6 +167,8 @@ class Batch:
     finished: list[int] = field(default_factory=list)
     #: Filled by apply: the records it wrote, by id (for the writer's cache, see committed).
     records: dict[int, Any] = field(default_factory=dict)
+    #: Filled by apply: numbers whose receipt says they failed for good, with the time.
+    failed_numbers: list[tuple[str, float]] = field(default_factory=list)
     #: Filled by apply: (operator, seconds from the part's acceptance to its receipt).
     receipt_delays: list[tuple[str, float]] = field(default_factory=list)
 
@@ -230,6 +236,9 @@ class Outbox:
         #: Records of messages not yet final, as last written (writer thread only): updates
         #: skip reading and unpacking them again. Bounded; what falls out is read from LMDB.
         self._live: dict[int, dict[str, Any]] = {}
+        #: Runs in every batch's transaction (the opt-out rules): ``before(txn, batch)`` and
+        #: ``after(txn, batch, emit)``; see gateway.optout.actions.
+        self.hook: Any = None
         self.live_limit = LIVE_RECORDS
         self._attempt_touched: set[int] = set()
         self._new_pending: dict[bytes, None] = {}
@@ -277,6 +286,10 @@ class Outbox:
         batch.events = []
         batch.finished = []
         batch.receipt_delays = []
+        batch.failed_numbers = []
+        hook = self.hook
+        if hook is not None:
+            hook.before(txn, batch)
         self._event_no = self.next_event
         #: Pending rows of this batch's new messages, put together at the end (one putmulti);
         #: a message leaving the pending set in the same batch drops out of it.
@@ -302,6 +315,8 @@ class Outbox:
             if reply.account is not None:
                 event["account"] = reply.account
             self._event(txn, event, batch)
+        if hook is not None:
+            hook.after(txn, batch, lambda event: self._event(txn, event, batch))
         pack = self._packer.pack
         if batch.events:
             first = self._event_no - len(batch.events)
@@ -545,6 +560,8 @@ class Outbox:
         if submitted is not None:
             batch.receipt_delays.append((receipt.operator, max(0.0, receipt.at - submitted)))
         self._apply_receipt(record, index, stored)
+        if receipt.permanent and receipt.final and not receipt.delivered:
+            batch.failed_numbers.append((record["to"], receipt.at))
         self._settle(txn, message_id, record, receipt.at, batch)
 
     def _expire(

@@ -21,10 +21,14 @@ import trio
 
 from gateway import codec
 from gateway.api.protocol import ErrorCode, FieldError
+from gateway.compliance import Policy, PolicyError
 from gateway.config import Config
 from gateway.dispatch import Clock, Dispatcher, Outgoing
 from gateway.metrics import Metrics
 from gateway.numbers import InvalidNumber, normalize
+from gateway.optout.actions import OptoutActions
+from gateway.optout.frequency import FrequencyStore
+from gateway.optout.store import OptoutStore
 from gateway.outbox import (
     P_DONE,
     P_ERROR,
@@ -178,6 +182,18 @@ class Service:
         self.region = g.default_region
         self.started = time.time()
         self.stopping = False
+        self.require_mobile = config.compliance.require_mobile
+        self.policy = Policy(config)
+        self.optout = OptoutStore(outbox.env)
+        self.frequency = FrequencyStore(outbox.env)
+        self.actions = OptoutActions(config, self.optout, self.frequency, outbox.env)
+        outbox.hook = self.actions
+        self._blocks = (config.optout.blocks(False), config.optout.blocks(True))
+        self._caps = {
+            a.name: (a.frequency_cap, a.frequency_window_days * 86400.0)
+            for a in config.accounts
+            if a.frequency_cap > 0
+        }
         # The number checker builds its per-country tables (~200 regexes, ~0.2 s) on first use:
         # pay that at start-up, not in the first client's submit.
         with contextlib.suppress(InvalidNumber):  # any E.164 number builds them all
@@ -192,7 +208,7 @@ class Service:
         if account not in self.accounts:
             raise Rejected(ErrorCode.UNKNOWN_ACCOUNT, f"unknown account {account!r}")
         try:
-            to = normalize(req.to, region=self.region)
+            to = normalize(req.to, region=self.region, require_mobile=self.require_mobile)
         except InvalidNumber as exc:
             raise Rejected(ErrorCode.INVALID_NUMBER, f"'to' {req.to!r}: {exc}") from None
         sender = self._senders.get(req.from_)
@@ -204,13 +220,10 @@ class Service:
             if len(self._senders) >= SENDER_CACHE:
                 self._senders.clear()
             self._senders[req.from_] = sender
+        self.policy.check_sender(account, sender.address)
         text = req.text
         if not text:
             raise Rejected(ErrorCode.INVALID_TEXT, "'text' is empty")
-        try:
-            plan = codec.plan(text, ref=message_id & 0xFF, transliterate=req.transliterate)
-        except codec.TooManyParts as exc:
-            raise Rejected(ErrorCode.INVALID_TEXT, f"'text': {exc}") from None
         validity = self.default_validity if req.validity is None else float(req.validity)
         if not 0 < validity <= self.max_validity:
             raise Rejected(
@@ -224,9 +237,21 @@ class Service:
             send_after = float(req.send_at)
             start = send_after
         expires_at = start + validity
+        marketing = req.class_ == "marketing"
+        if marketing:
+            # The STOP mention (counted in the parts) and the marketing window.
+            decision = self.policy.decide(
+                account=account, marketing=True, text=text, start=start, validity=validity
+            )
+            text = decision.text
+            if decision.send_after is not None:
+                send_after = decision.send_after
+        try:
+            plan = codec.plan(text, ref=message_id & 0xFF, transliterate=req.transliterate)
+        except codec.TooManyParts as exc:
+            raise Rejected(ErrorCode.INVALID_TEXT, f"'text': {exc}") from None
         if not self.dispatcher.has_route(to):
             raise Rejected("no_route", f"no operator route carries {to}")
-        marketing = req.class_ == "marketing"
         state = "scheduled" if send_after is not None else "queued"
         new = NewMessage(
             id=message_id,
@@ -277,6 +302,7 @@ class Service:
         batch: Batch = pending.batch
         first_id = self.outbox.allocate_ids(len(requests))
         slots: list[int | dict[str, Any]] = []
+        candidates: list[tuple[int, NewMessage, Outgoing]] = []
         for offset, req in enumerate(requests):
             if type(req) is FieldError:
                 slots.append(req.as_result())
@@ -284,19 +310,81 @@ class Service:
                 continue
             try:
                 new, out = self._check(req, now, first_id + offset)
-            except Rejected as exc:
+            except (Rejected, PolicyError) as exc:
                 slots.append(error(exc.code, exc.message))
-                self.metrics.rejected.labels(
-                    req.account if req.account in self.accounts else "", exc.code
-                ).inc()
+                self._count_rejected(req.account, exc.code)
                 continue
-            slots.append(len(batch.accept))
+            candidates.append((len(slots), new, out))
+            slots.append(-1)
+        refused = self._list_checks(candidates, now) if candidates else {}
+        for index, new, out in candidates:
+            failure = refused.get(index)
+            if failure is not None:
+                slots[index] = failure
+                self._count_rejected(new.account, failure["error"]["code"])
+                continue
+            slots[index] = len(batch.accept)
             batch.accept.append(new)
             batch.outgoing.append(out)
         if len(batch.accept):
             self.writer.kick()
             return SubmitTicket(pending, slots, started)
         return SubmitTicket(None, slots, started)
+
+    def _count_rejected(self, account: str, code: str) -> None:
+        self.metrics.rejected.labels(account if account in self.accounts else "", code).inc()
+
+    def _list_checks(
+        self, candidates: Sequence[tuple[int, NewMessage, Outgoing]], now: float
+    ) -> dict[int, dict[str, Any]]:
+        """The opt-out list (one read per account in the batch) and the frequency cap (one read
+        transaction), for the messages that passed the other checks: slot -> error."""
+        refused: dict[int, dict[str, Any]] = {}
+        by_account: dict[str, list[tuple[int, str]]] = {}
+        blocks = self._blocks
+        for index, new, _ in candidates:
+            if blocks[new.marketing]:
+                by_account.setdefault(new.account, []).append((index, new.to))
+        for account, items in by_account.items():
+            hits = self.optout.check_many(
+                [number for _, number in items], self.config.optout_scopes(account), now
+            )
+            for (index, number), hit in zip(items, hits, strict=True):
+                if hit is not None:
+                    failure = error(
+                        ErrorCode.OPTED_OUT,
+                        f"{number} is excluded ({hit.reason}) in scope {hit.scope}",
+                    )
+                    failure["error"]["scope"] = hit.scope
+                    failure["state"] = "rejected"
+                    refused[index] = failure
+        capped = [
+            (index, new)
+            for index, new, _ in candidates
+            if new.marketing and new.account in self._caps and index not in refused
+        ]
+        if capped:
+            with self.outbox.env.begin() as txn:
+                counts = self.frequency.counts(
+                    txn,
+                    [(new.account, new.to) for _, new in capped],
+                    [now - self._caps[new.account][1] for _, new in capped],
+                )
+            in_batch: Counter[tuple[str, str]] = Counter()
+            for (index, new), count in zip(capped, counts, strict=True):
+                cap, window = self._caps[new.account]
+                key = (new.account, new.to)
+                if count + in_batch[key] >= cap:
+                    failure = error(
+                        ErrorCode.FREQUENCY_CAP,
+                        f"account {new.account!r} may send {new.to} at most {cap} marketing "
+                        f"messages in {window / 86400:g} days",
+                    )
+                    failure["state"] = "rejected"
+                    refused[index] = failure
+                else:
+                    in_batch[key] += 1
+        return refused
 
     def committed(self, batch: Batch, seconds: float) -> None:
         """The writer's commit hook: release new messages, publish events, count."""
@@ -328,6 +416,8 @@ class Service:
                     states[event["state"]] += 1
                 elif kind == "receipt":
                     receipts[(event["operator"], event["stat"] or "unknown")] += 1
+                elif kind == "optout":
+                    m.optouts.labels(event["action"], event["reason"]).inc()
             for state, n in states.items():
                 m.finished.labels(state).inc(n)
             for labels, n in receipts.items():

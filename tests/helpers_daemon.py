@@ -36,8 +36,9 @@ def make_config(
     operators: list[dict[str, Any]] | None = None,
     gateway: dict[str, Any] | None = None,
     metrics: str = "",
-    accounts: tuple[str, ...] = ("demo", "shop2"),
+    accounts: tuple[str | dict[str, Any], ...] = ("demo", "shop2"),
     routing: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Config:
     data: dict[str, Any] = {
         "gateway": {
@@ -63,7 +64,8 @@ def make_config(
                 "reconnect_max_s": 0.2,
             }
         ],
-        "accounts": [{"name": a} for a in accounts],
+        "accounts": [{"name": a} if isinstance(a, str) else a for a in accounts],
+        **(extra or {}),
     }
     if routing:
         data["routing"] = routing

@@ -124,7 +124,7 @@ DEFAULT_EVENTS_LIMIT = 1000
 MAX_EVENTS_LIMIT = 10_000
 
 #: Event types a client can subscribe to or filter on.
-EVENT_TYPES = ("status", "receipt", "reply")
+EVENT_TYPES = ("status", "receipt", "reply", "optout")
 ALL_EVENT_TYPES = frozenset(EVENT_TYPES)
 
 #: Message classes (submit's ``class``). Marketing traffic is subject to the compliance rules.

@@ -26,6 +26,7 @@ import structlog
 import trio
 
 from gateway.api.protocol import (
+    ALL_EVENT_TYPES,
     CountRequest,
     ErrorCode,
     EventsSinceRequest,
@@ -139,7 +140,7 @@ class _Connection:
         elif kind is HealthRequest:
             self._add(_Slot(pack({"seq": item.seq, **service.health()})))
         elif kind is EventsSinceRequest:
-            kinds = None if len(item.events) == 3 else item.events
+            kinds = None if item.events == ALL_EVENT_TYPES else item.events
             reply = service.events_since(item.cursor, item.limit, kinds)
             self._add(_Slot(pack({"seq": item.seq, **reply})))
         elif kind is SubscribeRequest:
