@@ -165,11 +165,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--window", type=int, default=4, help="submit_many in flight per client")
-    parser.add_argument("--binds", type=int, default=2)
+    parser.add_argument("--binds", type=int, default=4)
     parser.add_argument("--receipt-delay", type=float, default=0.2)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--latency-batch", type=int, default=50)
     parser.add_argument("--latency-rate", type=float, default=None)
+    parser.add_argument("--commit-interval-ms", type=float, default=8.0,
+                        help="the daemon's [gateway] commit_interval_ms (group commit window)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
@@ -187,6 +189,7 @@ def main() -> int:
 socket = "{sock}"
 data_dir = "{work / "data"}"
 max_batch = 10000
+commit_interval_ms = {args.commit_interval_ms}
 [logging]
 format = "json"
 level = "warning"
@@ -306,6 +309,7 @@ name = "bench"
         out = [
             f"Measured {now_utc} on {machine}: `bench/e2e.py --messages {args.messages} "
             f"--clients {args.clients} --batch {args.batch}`, {args.binds} binds, window 100, "
+            f"commit_interval_ms {args.commit_interval_ms:g}, "
             f"receipts on (delay {args.receipt_delay} s), LMDB sync on.",
             "",
             "| stage | messages | seconds | messages/s |",
