@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import multiprocessing as mp
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -301,13 +300,10 @@ name = "bench"
         daemon_rss = peak_rss_mb(daemon.pid)
         sim_rss = peak_rss_mb(sim.pid)
         e2e_rate = accepted / receipted_at
-        machine = (
-            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"{platform.platform()}, CPython {platform.python_version()}"
-        )
+        where = machine()
         now_utc = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         out = [
-            f"Measured {now_utc} on {machine}: `bench/e2e.py --messages {args.messages} "
+            f"Measured {now_utc} on {where}: `bench/e2e.py --messages {args.messages} "
             f"--clients {args.clients} --batch {args.batch}`, {args.binds} binds, window 100, "
             f"commit_interval_ms {args.commit_interval_ms:g}, "
             f"receipts on (delay {args.receipt_delay} s), LMDB sync on.",

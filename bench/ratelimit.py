@@ -22,8 +22,6 @@ run. Not part of ``make test``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import timeit
 from pathlib import Path
@@ -32,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.machine import machine  # noqa: E402
 from gateway._core._bucket import TokenBucket as Compiled  # noqa: E402
 from tests.bucket_oracle import TokenBucket as Oracle  # noqa: E402
 
@@ -66,24 +65,6 @@ def best_ns(impl: type, setup: str, stmt: str, seconds: float, repeat: int) -> f
         number *= 2
     number = max(1, round(number * seconds / elapsed))
     return min(timer.repeat(repeat=repeat, number=number)) / number * 1e9
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = str(os.cpu_count())
-    if hasattr(os, "sched_getaffinity"):
-        usable = len(os.sched_getaffinity(0))
-        if str(usable) != cores:
-            cores += f" ({usable} usable)"
-    return (f"{platform.platform()}; {cpu}; {cores} CPUs; "
-            f"{platform.python_implementation()} {platform.python_version()}")
 
 
 def main(argv: list[str] | None = None) -> int:
