@@ -41,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.machine import machine  # noqa: E402
 from gateway.client import Client  # noqa: E402
 
 TARGET_RATE = 10_000
