@@ -21,7 +21,7 @@ A message id is a decimal string of a u64 that grows with acceptance, so pruning
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,6 +156,12 @@ class Batch:
     receipts: list[ReceiptUpdate] = field(default_factory=list)
     expire: list[Expire] = field(default_factory=list)
     replies: list[ReplyEvent] = field(default_factory=list)
+    #: Other writes that must commit with this batch: each is called as ``op(txn, emit)``
+    #: near the end of the transaction (after the hook), and again if it is retried, so it
+    #: computes its result from ``txn`` alone (the socket API's ``optout.add``/``remove``).
+    calls: list[Callable[[lmdb.Transaction, Callable[[dict[str, Any]], None]], None]] = field(
+        default_factory=list
+    )
     #: Carried along for the commit hook, never stored: what the dispatcher sends for each
     #: ``accept`` item, in order.
     outgoing: list[Any] = field(default_factory=list)
@@ -179,6 +185,7 @@ class Batch:
             + len(self.receipts)
             + len(self.expire)
             + len(self.replies)
+            + len(self.calls)
         )
 
 
@@ -317,6 +324,8 @@ class Outbox:
             self._event(txn, event, batch)
         if hook is not None:
             hook.after(txn, batch, lambda event: self._event(txn, event, batch))
+        for call in batch.calls:
+            call(txn, lambda event: self._event(txn, event, batch))
         pack = self._packer.pack
         if batch.events:
             first = self._event_no - len(batch.events)

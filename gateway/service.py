@@ -53,6 +53,9 @@ log = structlog.get_logger("gateway.service")
 #: and cleared when full rather than tracked per entry.
 SENDER_CACHE = 4096
 
+#: What optout.check reports of an exclusion (nil each when the number is not excluded).
+_ENTRY_FIELDS = ("scope", "reason", "at", "until", "source")
+
 #: Part states as the API names them.
 _STATES = ("queued", "scheduled", "submitted", "delivered", "failed", "expired", "rejected")
 
@@ -113,6 +116,46 @@ class SubmitTicket:
                 result["send_after"] = accepted.send_after
             out.append(result)
         return out
+
+
+class OptoutTicket:
+    """An ``optout.add`` or ``optout.remove`` handed to the writer: ``reply()`` once committed.
+
+    ``write(txn, emit)`` runs in the batch's transaction (possibly twice, when the batch is
+    retried on a grown map) and leaves its outcome in ``outcome``; ``build(outcome)`` makes the
+    reply. A ticket made without ``pending`` carries a ready reply (an error found before any
+    write)."""
+
+    __slots__ = ("build", "outcome", "pending", "ready_reply")
+
+    def __init__(
+        self,
+        pending: Pending | None,
+        build: Callable[[Any], dict[str, Any]] | None = None,
+        ready_reply: dict[str, Any] | None = None,
+    ) -> None:
+        self.pending = pending
+        self.build = build
+        self.ready_reply = ready_reply
+        self.outcome: Any = None
+
+    @property
+    def ready(self) -> bool:
+        return self.pending is None or self.pending.done.is_set()
+
+    async def reply(self) -> dict[str, Any]:
+        if self.pending is None:
+            return self.ready_reply or error(ErrorCode.INTERNAL_ERROR, "empty opt-out ticket")
+        try:
+            await self.pending.wait()
+        except StoreFull as exc:
+            return error(ErrorCode.STORE_FULL, f"the store is full; nothing was written ({exc})")
+        except Exception as exc:  # the writer failed: it says so in the daemon's log
+            return error(ErrorCode.INTERNAL_ERROR, f"the write failed: {exc!r}")
+        if isinstance(self.outcome, Exception):
+            return error(ErrorCode.INTERNAL_ERROR, f"the write was refused: {self.outcome}")
+        assert self.build is not None
+        return self.build(self.outcome)
 
 
 class Subscriber:
@@ -431,6 +474,163 @@ class Service:
                     child = children[operator] = m.receipt_seconds.labels(operator)
                 child.observe(delay)
 
+    # -- the opt-out list (socket API) ---------------------------------------------------------
+    #
+    # Writes go into the writer's open batch as a ``Batch.calls`` entry, so they commit in one
+    # transaction with whatever else the batch holds (through the writer's limiter: never beside
+    # a prune, never while the map grows), their ``optout`` event is written in that same
+    # transaction, and the reply is built only after the commit. ``optout_check`` reads the
+    # store directly (short read transactions, one per scope asked; an admin op, not intake).
+
+    def _optout_scope_error(self, scope: str) -> dict[str, Any] | None:
+        """An ``invalid_field`` error unless ``scope``'s network or account is configured (its
+        syntax was checked by the protocol)."""
+        if scope == "global":
+            return None
+        kind, _, name = scope.partition(":")
+        known = (
+            any(net.name == name for net in self.config.networks)
+            if kind == "network"
+            else name in self.accounts
+        )
+        if known:
+            return None
+        failure = error(
+            ErrorCode.INVALID_FIELD, f"'scope' {scope!r}: no {kind} {name!r} in the configuration"
+        )
+        failure["error"]["field"] = "scope"
+        return failure
+
+    def _optout_number(self, raw: str) -> tuple[str | None, dict[str, Any] | None]:
+        """(E.164, None), or (None, an ``invalid_number`` error). Any number that can reach
+        intake can be excluded, so the same ``require_mobile`` rule applies."""
+        try:
+            return normalize(raw, region=self.region, require_mobile=self.require_mobile), None
+        except InvalidNumber as exc:
+            failure = error(ErrorCode.INVALID_NUMBER, f"'number' {exc}")
+            failure["error"]["field"] = "number"
+            return None, failure
+
+    async def _optout_write(
+        self, write: Callable[[Any, Callable[[dict[str, Any]], None]], Any],
+        build: Callable[[Any], dict[str, Any]],
+    ) -> OptoutTicket:
+        await self.writer.room()
+        if self.stopping:  # checked after the wait: the writer closes once the front stops
+            return OptoutTicket(None, ready_reply=error(ErrorCode.SHUTTING_DOWN,
+                                                        "the gateway is stopping"))
+        pending = self.writer.open
+        ticket = OptoutTicket(pending, build)
+
+        def call(txn: Any, emit: Callable[[dict[str, Any]], None]) -> None:
+            try:
+                ticket.outcome = write(txn, emit)
+            except ValueError as exc:
+                # The store validates an entry before it writes anything, so the rest of the
+                # batch is unharmed; this request alone fails.
+                ticket.outcome = exc
+
+        pending.batch.calls.append(call)
+        self.writer.kick()
+        return ticket
+
+    async def optout_add(self, req: Any) -> OptoutTicket:
+        """``optout.add``: exclude ``req.number`` in ``req.scope``; the reply says whether it
+        is new (``added``) once the write has committed."""
+        if self.stopping:
+            return OptoutTicket(None, ready_reply=error(ErrorCode.SHUTTING_DOWN,
+                                                        "the gateway is stopping"))
+        number, failure = self._optout_number(req.number)
+        failure = failure or self._optout_scope_error(req.scope)
+        now = self.clock.wall()
+        if failure is None and req.until is not None and req.until <= now:
+            failure = error(ErrorCode.INVALID_FIELD,
+                            f"'until' {req.until} is in the past: the exclusion would not count")
+            failure["error"]["field"] = "until"
+        if failure is not None:
+            return OptoutTicket(None, ready_reply=failure)
+        assert number is not None
+        scope, reason, until = req.scope, req.reason, req.until
+        source = req.source if req.source is not None else "api"
+
+        def write(txn: Any, emit: Callable[[dict[str, Any]], None]) -> bool:
+            added = self.optout.add(
+                number, scope, reason, source=source, at=now, until=until, txn=txn
+            )
+            if added:
+                event: dict[str, Any] = {
+                    "event": "optout", "action": "add", "number": number, "scope": scope,
+                    "reason": reason, "source": source, "at": now,
+                }
+                if until is not None:
+                    event["until"] = until
+                emit(event)
+            return added
+
+        return await self._optout_write(
+            write,
+            lambda added: {"ok": True, "added": bool(added), "number": number, "scope": scope},
+        )
+
+    async def optout_remove(self, req: Any) -> OptoutTicket:
+        """``optout.remove``: the store records who (``by``) and when in its history, in the
+        same transaction; ``removed`` is false (and nothing is recorded) when the number was
+        not excluded in that scope."""
+        if self.stopping:
+            return OptoutTicket(None, ready_reply=error(ErrorCode.SHUTTING_DOWN,
+                                                        "the gateway is stopping"))
+        number, failure = self._optout_number(req.number)
+        failure = failure or self._optout_scope_error(req.scope)
+        if failure is not None:
+            return OptoutTicket(None, ready_reply=failure)
+        assert number is not None
+        scope, by = req.scope, req.by
+        now = self.clock.wall()
+
+        def write(txn: Any, emit: Callable[[dict[str, Any]], None]) -> bool:
+            removed = self.optout.remove(number, scope, by=by, at=now, txn=txn)
+            if removed:
+                emit({"event": "optout", "action": "remove", "number": number, "scope": scope,
+                      "reason": "api", "by": by, "at": now})
+            return removed
+
+        return await self._optout_write(
+            write,
+            lambda removed: {"ok": True, "removed": bool(removed), "number": number,
+                             "scope": scope},
+        )
+
+    def optout_check(self, req: Any) -> dict[str, Any]:
+        """``optout.check``: the widest exclusion of the number in ``req.account``'s scopes
+        (global, its network, itself), or in every scope when no account is given; ``entries``
+        lists every scope that excludes it, widest first."""
+        number, failure = self._optout_number(req.number)
+        if failure is not None:
+            return failure
+        assert number is not None
+        if req.account is not None:
+            if req.account not in self.accounts:
+                return error(ErrorCode.UNKNOWN_ACCOUNT, f"unknown account {req.account!r}")
+            scopes = list(self.config.optout_scopes(req.account))
+        else:
+            scopes = ["global"]
+            scopes += [f"network:{net.name}" for net in self.config.networks]
+            scopes += [f"account:{name}" for name in self.accounts]
+            # scopes written by imports for names no longer configured count too
+            extra = set(self.optout.count_by_scope()) - set(scopes)
+            scopes += sorted(extra, key=lambda s: (not s.startswith("network:"), s))
+        now = self.clock.wall()
+        hits = [self.optout.check(number, [scope], now) for scope in scopes]
+        entries = [
+            {"scope": h.scope, "reason": h.reason, "at": h.at, "until": h.until,
+             "source": h.source}
+            for h in hits
+            if h is not None
+        ]
+        widest = entries[0] if entries else dict.fromkeys(_ENTRY_FIELDS)
+        return {"ok": True, "number": number, "excluded": bool(entries), **widest,
+                "entries": entries}
+
     # -- reads ---------------------------------------------------------------------------------
 
     def status(self, message_id: str) -> dict[str, Any]:
@@ -502,4 +702,6 @@ class Service:
         }
 
 
-__all__ = ["EventHub", "Rejected", "Service", "SubmitTicket", "Subscriber", "error"]
+__all__ = [
+    "EventHub", "OptoutTicket", "Rejected", "Service", "SubmitTicket", "Subscriber", "error",
+]

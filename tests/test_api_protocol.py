@@ -28,6 +28,9 @@ from gateway.api.protocol import (
     FieldError,
     HealthRequest,
     LocalProtocolError,
+    OptoutAddRequest,
+    OptoutCheckRequest,
+    OptoutRemoveRequest,
     ProtocolErrorReply,
     RemoteProtocolError,
     Reply,
@@ -45,7 +48,7 @@ from tests.conftest import ROOT
 
 REQUEST_TYPES = (
     SubmitRequest, SubmitManyRequest, StatusRequest, SubscribeRequest, EventsSinceRequest,
-    CountRequest, HealthRequest,
+    CountRequest, HealthRequest, OptoutAddRequest, OptoutRemoveRequest, OptoutCheckRequest,
 )
 
 MSG = {"account": "acme", "to": "+33612345678", "from": "ACME", "text": "Bonjour"}
@@ -495,6 +498,89 @@ def test_health():
             field="verbose")
 
 
+def parse_one(obj):
+    [item] = ServerConnection().receive_data(pack({"seq": 4, **obj}))
+    return item
+
+
+def test_optout_add_defaults_and_all_fields():
+    item = parse_one({"op": "optout.add", "number": "06 12 34 56 78", "scope": "global"})
+    assert item == OptoutAddRequest(seq=4, number="06 12 34 56 78", scope="global",
+                                    reason="api", source=None, until=None)
+    item = parse_one({"op": "optout.add", "number": "+33612345678", "scope": "network:chain",
+                      "reason": "import", "source": "crm.csv", "until": 1_800_000_000})
+    assert (item.scope, item.reason, item.source, item.until) == (
+        "network:chain", "import", "crm.csv", 1.8e9)
+    assert type(item.until) is float
+    for reason in p.OPTOUT_REASONS:
+        assert parse_one({"op": "optout.add", "number": "1", "scope": "account:a",
+                          "reason": reason}).reason == reason
+    nil = parse_one({"op": "optout.add", "number": "1", "scope": "global", "reason": None,
+                     "source": None, "until": None})
+    assert (nil.reason, nil.source, nil.until) == ("api", None, None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "field"),
+    [
+        ({"scope": "global"}, "missing_field", "number"),
+        ({"number": None, "scope": "global"}, "missing_field", "number"),
+        ({"number": 33612345678, "scope": "global"}, "invalid_field", "number"),
+        ({"number": "1"}, "missing_field", "scope"),
+        ({"number": "1", "scope": ""}, "invalid_field", "scope"),
+        ({"number": "1", "scope": "Global"}, "invalid_field", "scope"),
+        ({"number": "1", "scope": "network"}, "invalid_field", "scope"),
+        ({"number": "1", "scope": "network:"}, "invalid_field", "scope"),
+        ({"number": "1", "scope": "account: x"}, "invalid_field", "scope"),
+        ({"number": "1", "scope": "shop:x"}, "invalid_field", "scope"),
+        ({"number": "1", "scope": "account:" + "x" * 400}, "invalid_field", "scope"),
+        ({"number": "1", "scope": ["global"]}, "invalid_field", "scope"),
+        ({"number": "1", "scope": "global", "reason": "stop"}, "invalid_field", "reason"),
+        ({"number": "1", "scope": "global", "reason": 1}, "invalid_field", "reason"),
+        ({"number": "1", "scope": "global", "source": ""}, "invalid_field", "source"),
+        ({"number": "1", "scope": "global", "source": "s" * 201}, "invalid_field", "source"),
+        ({"number": "1", "scope": "global", "until": -1}, "invalid_field", "until"),
+        ({"number": "1", "scope": "global", "until": MAX_TIMESTAMP + 1}, "invalid_field",
+         "until"),
+        ({"number": "1", "scope": "global", "until": True}, "invalid_field", "until"),
+        ({"number": "1", "scope": "global", "until": "soon"}, "invalid_field", "until"),
+        ({"number": "1", "scope": "global", "by": "me"}, "invalid_field", "by"),
+    ],
+)
+def test_optout_add_field_rules(fields, code, field):
+    item = parse_one({"op": "optout.add", **fields})
+    assert type(item) is ProtocolErrorReply
+    assert (item.code, item.field, item.seq) == (code, field, 4)
+
+
+def test_optout_remove_and_check():
+    item = parse_one({"op": "optout.remove", "number": "1", "scope": "account:a", "by": "ops"})
+    assert item == OptoutRemoveRequest(seq=4, number="1", scope="account:a", by="ops")
+    assert parse_one({"op": "optout.remove", "number": "1", "scope": "global",
+                      "by": "b" * 200}).by == "b" * 200
+    for fields, code, field in [
+        ({"number": "1", "scope": "global"}, "missing_field", "by"),
+        ({"number": "1", "scope": "global", "by": ""}, "invalid_field", "by"),
+        ({"number": "1", "scope": "global", "by": "b" * 201}, "invalid_field", "by"),
+        ({"number": "1", "by": "x"}, "missing_field", "scope"),
+        ({"number": "1", "scope": "global", "by": "x", "reason": "api"}, "invalid_field",
+         "reason"),
+    ]:
+        bad = parse_one({"op": "optout.remove", **fields})
+        assert (bad.code, bad.field) == (code, field), fields
+    assert parse_one({"op": "optout.check", "number": "1"}) == OptoutCheckRequest(
+        seq=4, number="1", account=None)
+    assert parse_one({"op": "optout.check", "number": "1", "account": "acme"}).account == "acme"
+    for fields, code, field in [
+        ({}, "missing_field", "number"),
+        ({"number": "1", "account": ""}, "invalid_field", "account"),
+        ({"number": "1", "account": 3}, "invalid_field", "account"),
+        ({"number": "1", "scope": "global"}, "invalid_field", "scope"),
+    ]:
+        bad = parse_one({"op": "optout.check", **fields})
+        assert (bad.code, bad.field) == (code, field), fields
+
+
 def test_every_known_op_has_a_parser_and_a_request_type():
     assert set(p.PARSERS) == {t.op for t in REQUEST_TYPES}
     assert p.OPS_BY_STATE[ConnectionState.OPEN] is p.PARSERS
@@ -645,6 +731,9 @@ def test_connection_pair_every_op():
         ("events_since", {"cursor": "", "limit": 10}),
         ("count", {"text": "hé"}),
         ("health", None),
+        ("optout.add", {"number": "+33612345678", "scope": "global"}),
+        ("optout.remove", {"number": "+33612345678", "scope": "global", "by": "me"}),
+        ("optout.check", {"number": "+33612345678", "account": "acme"}),
         ("auth", {"token": "t"}),
     ]
     seqs = [client.send_request(op, fields) for op, fields in calls]
@@ -661,7 +750,8 @@ def test_connection_pair_every_op():
     replies = client.receive_data(answers)
     assert [r.seq for r in replies] == seqs
     assert [r.body.get("op") for r in replies] == [
-        "submit", None, "status", "subscribe", "events_since", "count", "health", None]
+        "submit", None, "status", "subscribe", "events_since", "count", "health",
+        "optout.add", "optout.remove", "optout.check", None]
     assert replies[1].body["results"][1]["error"]["code"] == "invalid_field"
     assert replies[-1].code == "unknown_op"
 
@@ -670,7 +760,8 @@ def test_connection_pair_every_op():
 # Fuzzing: whatever arrives, the server side returns typed items and never raises.
 
 KEYS = ["op", "seq", "account", "to", "from", "text", "class", "ref", "send_at", "validity",
-        "transliterate", "priority", "messages", "id", "events", "cursor", "limit", "x"]
+        "transliterate", "priority", "messages", "id", "events", "cursor", "limit", "number",
+        "scope", "reason", "source", "until", "by", "x"]
 OPS = [*p.PARSERS, "auth", "nope"]
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**64 - 1),

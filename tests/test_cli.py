@@ -91,3 +91,57 @@ def test_selfcheck_passes_on_the_compiled_core():
     assert r.returncode == 0, r.stdout
     assert "FAIL" not in r.stdout
     assert "passed (compiled core" in r.stdout and ".so" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("optout",),
+        ("optout", "add", "+33612345678"),  # --scope is required
+        ("optout", "remove", "+33612345678", "--by", "me"),
+        ("optout", "import", "f.csv"),
+        ("optout", "list", "--limit", "many"),
+        ("optout", "add", "+33612345678", "--scope", "global", "--reason", "whim"),
+    ],
+)
+def test_optout_usage_errors_exit_2(args):
+    r = run(*args)
+    assert r.returncode == 2
+    assert "usage:" in r.stderr
+
+
+def test_optout_direct_commands_refuse_what_they_cannot_use(tmp_path):
+    data = str(tmp_path / "data")
+    r = run("optout", "import", str(tmp_path / "none.csv"), "--scope", "global", "--data-dir", data)
+    assert r.returncode == 2 and "cannot read" in r.stderr
+    (tmp_path / "f.csv").write_text("+33612345678\n")
+    r = run("optout", "import", str(tmp_path / "f.csv"), "--scope", "chain", "--data-dir", data)
+    assert r.returncode == 2 and "is not 'global'" in r.stderr
+    r = run("optout", "import", str(tmp_path / "f.csv"), "--scope", "global", "--data-dir", data,
+            "--batch", "0")
+    assert r.returncode == 2 and "--batch" in r.stderr
+    for command in (("list",), ("export", "-")):
+        r = run("optout", *command, "--data-dir", str(tmp_path / "nowhere"))
+        assert r.returncode == 2 and "no store in" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("add", "+33612345678", "--scope", "global"),
+        ("remove", "+33612345678", "--scope", "global"),
+        ("check", "+33612345678"),
+    ],
+)
+def test_optout_client_commands_exit_3_without_a_daemon(tmp_path, args):
+    r = run("optout", *args, "--socket", str(tmp_path / "none.sock"))
+    assert r.returncode == 3
+    assert r.stderr.startswith(f"gateway optout {args[0]}: cannot reach the gateway at ")
+
+
+def test_optout_help_says_how_direct_writes_reach_a_running_daemon():
+    r = run("optout", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    assert "LMDB is safe for several processes" in text and "generation counter" in text

@@ -40,6 +40,7 @@ __all__ = [
     "EVENT_TYPES",
     "MAX_EVENTS_LIMIT",
     "MAX_FRAME_BYTES",
+    "MAX_OPTOUT_TEXT",
     "MAX_PRIORITY",
     "MAX_REF_CHARS",
     "MAX_SEQ",
@@ -47,6 +48,7 @@ __all__ = [
     "MAX_VALIDITY",
     "MESSAGE_CLASSES",
     "MESSAGE_STATES",
+    "OPTOUT_REASONS",
     "ClientConnection",
     "ConnectionState",
     "CountRequest",
@@ -56,6 +58,9 @@ __all__ = [
     "FieldError",
     "HealthRequest",
     "LocalProtocolError",
+    "OptoutAddRequest",
+    "OptoutCheckRequest",
+    "OptoutRemoveRequest",
     "ProtocolError",
     "ProtocolErrorReply",
     "RemoteProtocolError",
@@ -134,6 +139,18 @@ MESSAGE_CLASSES = ("transactional", "marketing")
 MESSAGE_STATES = (
     "queued", "scheduled", "submitted", "delivered", "failed", "expired", "rejected",
 )
+
+
+#: Reasons an exclusion may be recorded with (``optout.add``'s ``reason``), as the opt-out store
+#: knows them (``gateway.optout.store.Reason``; this layer does not import the store).
+OPTOUT_REASONS = ("api", "import", "stop_reply", "failed_number")
+
+#: Longest ``source`` of an exclusion and ``by`` of a removal, in characters: room for a file
+#: name, an operator's name or a person's; both are stored with every entry / history record.
+MAX_OPTOUT_TEXT = 200
+
+#: Longest scope in bytes (the store refuses more: scope names are LMDB keys of its meta DB).
+MAX_SCOPE_BYTES = 400
 
 
 class ErrorCode(StrEnum):
@@ -296,9 +313,51 @@ class HealthRequest:
     seq: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptoutAddRequest:
+    """Exclude a number in a scope. The scope's syntax is checked here; whether its network or
+    account exists, and the number itself, are the daemon's checks."""
+
+    op: ClassVar[str] = "optout.add"
+    seq: int
+    #: any spelling; the daemon normalises it with its default region
+    number: str
+    #: "global", "network:<name>" or "account:<name>"
+    scope: str
+    #: one of OPTOUT_REASONS
+    reason: str = "api"
+    #: where the exclusion comes from (1..MAX_OPTOUT_TEXT characters), or None for the default
+    source: str | None = None
+    #: unix seconds after which the exclusion no longer counts, or None for "for good"
+    until: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptoutRemoveRequest:
+    """Remove the exclusion of a number in one scope (a re-subscription), recorded with
+    ``by``."""
+
+    op: ClassVar[str] = "optout.remove"
+    seq: int
+    number: str
+    scope: str
+    #: who asks (1..MAX_OPTOUT_TEXT characters), kept in the store's history
+    by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptoutCheckRequest:
+    """Is a number excluded: in ``account``'s scopes, or (no account) in any scope."""
+
+    op: ClassVar[str] = "optout.check"
+    seq: int
+    number: str
+    account: str | None = None
+
+
 Request: TypeAlias = (
     SubmitRequest | SubmitManyRequest | StatusRequest | SubscribeRequest | EventsSinceRequest
-    | CountRequest | HealthRequest
+    | CountRequest | HealthRequest | OptoutAddRequest | OptoutRemoveRequest | OptoutCheckRequest
 )
 
 
@@ -535,6 +594,76 @@ def _parse_health(m: dict[Any, Any], seq: int, max_batch: int) -> HealthRequest:
     return HealthRequest(seq=seq)
 
 
+def _optional_text(m: dict[Any, Any], name: str, limit: int) -> str | None:
+    value = m.get(name)
+    if value is None:
+        return None
+    if type(value) is str and 0 < len(value) <= limit:
+        return value
+    raise _invalid(name, f"a string of 1 to {limit} characters", value)
+
+
+def _scope(m: dict[Any, Any]) -> str:
+    """The scope's syntax (as ``gateway.optout.store.parse_scope`` has it)."""
+    scope = _required_str(m, "scope")
+    if scope != "global":
+        kind, sep, name = scope.partition(":")
+        if (not sep or kind not in ("network", "account") or not name or name != name.strip()
+                or len(scope.encode()) > MAX_SCOPE_BYTES):
+            raise _invalid("scope", "'global', 'network:<name>' or 'account:<name>'", scope)
+    return scope
+
+
+_OPTOUT_ADD_KEYS = frozenset({"number", "scope", "reason", "source", "until"}) | _ENVELOPE
+_OPTOUT_REASONS = frozenset(OPTOUT_REASONS)
+
+
+def _parse_optout_add(m: dict[Any, Any], seq: int, max_batch: int) -> OptoutAddRequest:
+    _check_keys(m, _OPTOUT_ADD_KEYS)
+    number = _required_str(m, "number")
+    scope = _scope(m)
+    reason = m.get("reason")
+    if reason is None:
+        reason = "api"
+    elif type(reason) is not str or reason not in _OPTOUT_REASONS:
+        raise _invalid("reason", f"one of {', '.join(map(repr, OPTOUT_REASONS))}", reason)
+    until = m.get("until")
+    if until is not None:
+        kind = type(until)
+        if (kind is not int and kind is not float) or not 0 <= until <= MAX_TIMESTAMP:
+            raise _invalid("until", f"unix seconds from 0 to {MAX_TIMESTAMP}", until)
+        until = float(until)
+    return OptoutAddRequest(
+        seq=seq, number=number, scope=scope, reason=reason,
+        source=_optional_text(m, "source", MAX_OPTOUT_TEXT), until=until,
+    )
+
+
+_OPTOUT_REMOVE_KEYS = frozenset({"number", "scope", "by"}) | _ENVELOPE
+
+
+def _parse_optout_remove(m: dict[Any, Any], seq: int, max_batch: int) -> OptoutRemoveRequest:
+    _check_keys(m, _OPTOUT_REMOVE_KEYS)
+    number = _required_str(m, "number")
+    scope = _scope(m)
+    by = _required_str(m, "by")
+    if len(by) > MAX_OPTOUT_TEXT:
+        raise _invalid("by", f"a string of 1 to {MAX_OPTOUT_TEXT} characters", by)
+    return OptoutRemoveRequest(seq=seq, number=number, scope=scope, by=by)
+
+
+_OPTOUT_CHECK_KEYS = frozenset({"number", "account"}) | _ENVELOPE
+
+
+def _parse_optout_check(m: dict[Any, Any], seq: int, max_batch: int) -> OptoutCheckRequest:
+    _check_keys(m, _OPTOUT_CHECK_KEYS)
+    number = _required_str(m, "number")
+    account = m.get("account")
+    if account is not None and (type(account) is not str or not account):
+        raise _invalid("account", "a non-empty string", account)
+    return OptoutCheckRequest(seq=seq, number=number, account=account)
+
+
 _Parser = Callable[[dict[Any, Any], int, int], Request]
 
 #: Every op the server knows, and its parser.
@@ -546,6 +675,9 @@ PARSERS: dict[str, _Parser] = {
     "events_since": _parse_events_since,
     "count": _parse_count,
     "health": _parse_health,
+    "optout.add": _parse_optout_add,
+    "optout.remove": _parse_optout_remove,
+    "optout.check": _parse_optout_check,
 }
 
 

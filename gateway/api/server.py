@@ -4,7 +4,8 @@ The reader parses whatever one read holds (``ServerConnection``, sans-IO) and tu
 consecutive ``submit`` requests into one intake call, so pipelined single submits share one
 write transaction just like a ``submit_many``. Every request gets a *slot* in an in-order
 queue; the replier writes slots as they become ready, as many as are ready in one write, and
-subscribed events after them. Replies to submissions wait for their commit; nothing else waits.
+subscribed events after them. Replies to submissions and to ``optout.add``/``optout.remove``
+wait for their commit; nothing else waits.
 
 A connection's nursery is its lifetime: when either task ends (EOF, a broken frame, a dropped
 subscriber, an error) the other is cancelled and the stream closed. One connection's trouble
@@ -31,6 +32,9 @@ from gateway.api.protocol import (
     ErrorCode,
     EventsSinceRequest,
     HealthRequest,
+    OptoutAddRequest,
+    OptoutCheckRequest,
+    OptoutRemoveRequest,
     ProtocolErrorReply,
     ServerConnection,
     StatusRequest,
@@ -39,7 +43,7 @@ from gateway.api.protocol import (
     SubscribeRequest,
 )
 from gateway.outbox import cursor_of
-from gateway.service import Service, SubmitTicket, Subscriber
+from gateway.service import OptoutTicket, Service, SubmitTicket, Subscriber
 
 log = structlog.get_logger("gateway.api")
 
@@ -51,11 +55,15 @@ MAX_PIPELINE = 20_000
 
 
 class _Slot:
-    __slots__ = ("close", "data", "seqs", "single", "started", "subscriber", "ticket")
+    __slots__ = (
+        "close", "data", "later", "seqs", "single", "started", "subscriber", "ticket",
+    )
 
     def __init__(self, data: bytes | None = None, *, close: bool = False) -> None:
         self.data = data
         self.ticket: SubmitTicket | None = None
+        #: A write other than a submission (optout.add/remove): replied once committed.
+        self.later: OptoutTicket | None = None
         self.seqs: Sequence[int] = ()
         #: One submit_many reply (True) or one reply per seq (False).
         self.single = False
@@ -76,6 +84,8 @@ class _Connection:
         self.eof = False
         self.subscriber: Subscriber | None = None
         self.subscribed = False
+        #: The last optout.add/remove read from this connection (optout.check waits for it).
+        self.last_write: OptoutTicket | None = None
         self._pack = msgpack.Packer().pack
 
     def _wake(self) -> None:
@@ -143,6 +153,21 @@ class _Connection:
             kinds = None if item.events == ALL_EVENT_TYPES else item.events
             reply = service.events_since(item.cursor, item.limit, kinds)
             self._add(_Slot(pack({"seq": item.seq, **reply})))
+        elif kind is OptoutAddRequest or kind is OptoutRemoveRequest:
+            slot = _Slot()
+            slot.seqs = (item.seq,)
+            slot.later = self.last_write = await (
+                service.optout_add(item) if kind is OptoutAddRequest
+                else service.optout_remove(item)
+            )
+            self._add(slot)
+        elif kind is OptoutCheckRequest:
+            # It sees the opt-out writes this connection sent before it (and none sent after
+            # it, which could share their batch): wait for the last one's commit first.
+            last = self.last_write
+            if last is not None and last.pending is not None:
+                await last.pending.done.wait()
+            self._add(_Slot(pack({"seq": item.seq, **service.optout_check(item)})))
         elif kind is SubscribeRequest:
             if self.subscriber is not None:
                 self.service.hub.subscribers.discard(self.subscriber)
@@ -198,6 +223,10 @@ class _Connection:
                             for seq, result in zip(slot.seqs, results, strict=True)
                         )
                     metrics.accept_seconds.observe(trio.current_time() - slot.started)
+                elif slot.later is not None:
+                    if chunks and not slot.later.ready:
+                        break
+                    chunks.append(pack({"seq": slot.seqs[0], **(await slot.later.reply())}))
                 else:
                     chunks.append(slot.data)  # type: ignore[arg-type]
                 self.slots.popleft()
