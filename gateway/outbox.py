@@ -598,7 +598,7 @@ class Outbox:
     # -- reads ---------------------------------------------------------------------------------
 
     def get(self, message_id: int) -> dict[str, Any] | None:
-        with self.env.begin() as txn:
+        with storage.begin_read(self.env) as txn:
             raw = txn.get(id_key(message_id), db=self._msg)
         return None if raw is None else msgpack.unpackb(raw)
 
@@ -608,7 +608,7 @@ class Outbox:
         after = b""
         while True:
             rows: list[tuple[int, dict[str, Any]]] = []
-            with self.env.begin() as txn:
+            with storage.begin_read(self.env) as txn:
                 cursor = txn.cursor(self._pending)
                 found = cursor.set_range(after) if after else cursor.first()
                 while found and len(rows) < chunk:
@@ -631,7 +631,7 @@ class Outbox:
         out: list[dict[str, Any]] = []
         last = cursor
         scanned = 0
-        with self.env.begin() as txn:
+        with storage.begin_read(self.env) as txn:
             cur = txn.cursor(self._evt)
             found = cur.set_range(_U64.pack(cursor + 1))
             while found:
@@ -647,7 +647,7 @@ class Outbox:
         return out, last, False
 
     def counts(self) -> dict[str, int]:
-        with self.env.begin() as txn:
+        with storage.begin_read(self.env) as txn:
             return {
                 "messages": txn.stat(self._msg)["entries"],
                 "pending": txn.stat(self._pending)["entries"],
@@ -692,7 +692,7 @@ class Outbox:
         return storage.write(self.env, run)
 
     def stored_ids(self, ids: Sequence[int]) -> list[dict[str, Any] | None]:
-        with self.env.begin() as txn:
+        with storage.begin_read(self.env) as txn:
             return [
                 None if (raw := txn.get(id_key(i), db=self._msg)) is None else msgpack.unpackb(raw)
                 for i in ids

@@ -44,7 +44,7 @@ from gateway.outbox import (
 )
 from gateway.senders import InvalidSender, Sender, classify_sender
 from gateway.smpp.client import Operator
-from gateway.storage import StoreFull
+from gateway.storage import StoreFull, begin_read
 from gateway.writer import BatchWriter, Pending
 
 log = structlog.get_logger("gateway.service")
@@ -407,7 +407,7 @@ class Service:
             if new.marketing and new.account in self._caps and index not in refused
         ]
         if capped:
-            with self.outbox.env.begin() as txn:
+            with begin_read(self.outbox.env) as txn:
                 counts = self.frequency.counts(
                     txn,
                     [(new.account, new.to) for _, new in capped],

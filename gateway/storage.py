@@ -78,6 +78,10 @@ def write(env: lmdb.Environment, fn: Callable[[lmdb.Transaction], T]) -> T:
         try:
             with env.begin(write=True) as txn:
                 return fn(txn)
+        except lmdb.MapResizedError:
+            # Another process (a CLI import) grew the map: adopt its size and go again. No
+            # transaction of ours is open here (every write goes through this function).
+            env.set_mapsize(0)
         except lmdb.MapFullError:
             size = env.info()["map_size"]
             if size >= MAX_MAP_SIZE:
@@ -95,10 +99,21 @@ def write(env: lmdb.Environment, fn: Callable[[lmdb.Transaction], T]) -> T:
             raise
 
 
+def begin_read(env: lmdb.Environment) -> lmdb.Transaction:
+    """A read transaction, after adopting a map another process grew (a CLI import): LMDB then
+    refuses new transactions until the map is re-read. Callers open read transactions only
+    with none of theirs open (short reads on the event loop's thread), which set_mapsize needs."""
+    try:
+        return env.begin()
+    except lmdb.MapResizedError:
+        env.set_mapsize(0)
+        return env.begin()
+
+
 def used_bytes(env: lmdb.Environment) -> int:
     """Bytes the data occupies (pages in use), for the store-size metric."""
     info = env.info()
     return (info["last_pgno"] + 1) * env.stat()["psize"]
 
 
-__all__ = ["MAX_DBS", "StoreError", "StoreFull", "open_env", "used_bytes", "write"]
+__all__ = ["MAX_DBS", "StoreError", "StoreFull", "begin_read", "open_env", "used_bytes", "write"]

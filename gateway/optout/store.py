@@ -80,6 +80,7 @@ import msgpack
 
 from gateway._core import NumberSet
 from gateway.numbers import InvalidNumber, fast_accepts, normalize, pack, unpack
+from gateway.storage import begin_read
 
 __all__ = [
     "DEFAULT_MAP_SIZE",
@@ -286,7 +287,7 @@ class OptoutStore:
         """Rebuild the membership filter from the keys in LMDB (chunked read transactions),
         and make it current. Safe to call from a worker thread while others check."""
         fresh = NumberSet()
-        with self._env.begin() as txn:
+        with begin_read(self._env) as txn:
             gen = self._generation(txn)
             fresh.reserve(txn.stat(self._entries)["entries"])  # >= distinct numbers
         after: bytes | None = None
@@ -572,7 +573,7 @@ class OptoutStore:
         """
         ranked = sorted(((parse_scope(s)[0], i, s) for i, s in enumerate(scopes)))
         out: list[Hit | None] = [None] * len(numbers)
-        with self._env.begin() as txn:
+        with begin_read(self._env) as txn:
             gen = self._generation(txn)
             current = self._current(gen)
             if current:
@@ -651,7 +652,7 @@ class OptoutStore:
         want: bytes | None = None
         if scope is not None:
             parse_scope(scope)
-            with self._env.begin() as txn:
+            with begin_read(self._env) as txn:
                 sid = self._lookup_id(txn, scope)
             if sid is None:
                 return
@@ -841,7 +842,7 @@ class OptoutStore:
     def export_csv(self, path_or_file: str | os.PathLike[str] | IO[str],
                    scope: str | None = None) -> int:
         """Write entries (of one scope, or all) as CSV with a header line
-        ``number,scope,reason,at,source,until``; returns the number of rows. The first column
+        ``number,scope,reason,source,at,until``; returns the number of rows. The first column
         is what :meth:`import_csv` reads, so an export imports back as is."""
         if isinstance(path_or_file, (str, os.PathLike)):
             with open(path_or_file, "w", newline="", encoding="utf-8") as f:
@@ -852,8 +853,8 @@ class OptoutStore:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(Entry._fields)
         rows = 0
-        for e in self.iter_entries(scope):
-            writer.writerow((e.number, e.scope, e.reason, e.at, e.source,
+        for e in self.iter_entries(scope):  # columns in the header's order
+            writer.writerow((e.number, e.scope, e.reason, e.source, e.at,
                              "" if e.until is None else e.until))
             rows += 1
         return rows
