@@ -60,6 +60,22 @@ _ENTRY_FIELDS = ("scope", "reason", "at", "until", "source")
 _STATES = ("queued", "scheduled", "submitted", "delivered", "failed", "expired", "rejected")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Internal:
+    """A message the gateway sends on its own (the STOP confirmation), shaped like a submit."""
+
+    account: str
+    to: str
+    from_: str
+    text: str
+    class_: str = "transactional"
+    ref: str | None = None
+    send_at: float | None = None
+    validity: int | None = None
+    transliterate: bool = True
+    priority: int = 9
+
+
 class Rejected(Exception):
     """A message refused at intake: ``code`` is the API error code."""
 
@@ -232,6 +248,7 @@ class Service:
         self.actions = OptoutActions(config, self.optout, self.frequency, outbox.env)
         outbox.hook = self.actions
         self._blocks = (config.optout.blocks(False), config.optout.blocks(True))
+        self.confirmation = config.optout.confirmation
         self._caps = {
             a.name: (a.frequency_cap, a.frequency_window_days * 86400.0)
             for a in config.accounts
@@ -374,6 +391,25 @@ class Service:
             return SubmitTicket(pending, slots, started)
         return SubmitTicket(None, slots, started)
 
+    def _confirm(self, event: dict[str, Any]) -> None:
+        """The configured STOP confirmation, to the number that replied, from the sender it
+        replied to: a notification (the opt-out list does not hold it back), in the writer's
+        next batch, released on its commit like any accepted message."""
+        request = _Internal(
+            account=event["account"], to=event["number"], from_=event["to"],
+            text=self.confirmation,
+        )
+        message_id = self.outbox.allocate_ids(1)
+        try:
+            new, out = self._check(request, self.clock.wall(), message_id)
+        except (Rejected, PolicyError) as exc:
+            log.warning("optout.confirmation_refused", code=exc.code, error=exc.message)
+            return
+        batch = self.writer.open.batch
+        batch.accept.append(new)
+        batch.outgoing.append(out)
+        self.writer.kick()
+
     def _count_rejected(self, account: str, code: str) -> None:
         self.metrics.rejected.labels(account if account in self.accounts else "", code).inc()
 
@@ -461,6 +497,13 @@ class Service:
                     receipts[(event["operator"], event["stat"] or "unknown")] += 1
                 elif kind == "optout":
                     m.optouts.labels(event["action"], event["reason"]).inc()
+                    if (
+                        self.confirmation
+                        and event["action"] == "add"
+                        and event["reason"] == "stop_reply"
+                        and event.get("account") in self.accounts
+                    ):
+                        self._confirm(event)
             for state, n in states.items():
                 m.finished.labels(state).inc(n)
             for labels, n in receipts.items():

@@ -163,3 +163,29 @@ async def test_the_frequency_cap_counts_marketing_per_account_and_number():
             assert info.value.code == "frequency_cap"
             assert (await client.submit(marketing(1, "shop2")))["state"] == "queued"
             assert (await client.submit(message(1, account="shop1")))["state"] == "queued"
+
+
+async def test_a_configured_confirmation_answers_the_stop():
+    sim = SimulatorConfig(port=0, receipt_delay=0.02, record=True,
+                          stop_from=frozenset({STOPPER[1:]}))
+    confirmation = "Vous ne recevrez plus de SMS de notre part."
+    with trio.fail_after(40):
+        async with running(sim, wall_at_start=TUESDAY_10H, accounts=NETWORK["accounts"],
+                           extra={"optout": {"confirmation": confirmation}}) as r, \
+                r.client() as client, r.client() as listener:
+            events = listener.subscribe(["optout"])
+            await events.start()
+            await client.submit(marketing(1, "shop1", to=STOPPER))
+            await next_event(events, "optout")
+            with trio.fail_after(10):
+                while True:
+                    texts = [p.short_message for p in r.sim.received
+                             if p.destination_addr == STOPPER[1:]]
+                    if len(texts) >= 2:
+                        break
+                    await trio.sleep(0.02)
+            assert texts[1] == confirmation.encode()  # GSM-7, one septet per octet
+            await trio.sleep(0.5)
+            texts = [p.short_message for p in r.sim.received
+                     if p.destination_addr == STOPPER[1:]]
+            assert len(texts) == 2  # the confirmation's own STOP reply is not answered again

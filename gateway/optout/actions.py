@@ -96,7 +96,7 @@ class OptoutActions:
                 scope = self.config.reply_scope_for(account) if account else "global"
                 if account is None and scope != "global":
                     scope = "global"
-                self.store.add(
+                added = self.store.add(
                     number,
                     scope,
                     "stop_reply",
@@ -105,6 +105,8 @@ class OptoutActions:
                     at=reply.at,
                     txn=txn,
                 )
+                if not added:  # already excluded: nothing changed, nothing to tell or confirm
+                    continue
                 self.optouts += 1
                 emit(
                     _optout_event("add", number, scope, "stop_reply", account=account, reply=reply)
