@@ -20,7 +20,7 @@ import structlog
 import trio
 
 from gateway import codec
-from gateway.api.protocol import ErrorCode, FieldError
+from gateway.api.protocol import ErrorCode, FieldError, SubmitRequest
 from gateway.compliance import Policy, PolicyError
 from gateway.config import Config
 from gateway.dispatch import Clock, Dispatcher, Outgoing
@@ -58,22 +58,6 @@ _ENTRY_FIELDS = ("scope", "reason", "at", "until", "source")
 
 #: Part states as the API names them.
 _STATES = ("queued", "scheduled", "submitted", "delivered", "failed", "expired", "rejected")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Internal:
-    """A message the gateway sends on its own (the STOP confirmation), shaped like a submit."""
-
-    account: str
-    to: str
-    from_: str
-    text: str
-    class_: str = "transactional"
-    ref: str | None = None
-    send_at: float | None = None
-    validity: int | None = None
-    transliterate: bool = True
-    priority: int = 9
 
 
 class Rejected(Exception):
@@ -395,9 +379,9 @@ class Service:
         """The configured STOP confirmation, to the number that replied, from the sender it
         replied to: a notification (the opt-out list does not hold it back), in the writer's
         next batch, released on its commit like any accepted message."""
-        request = _Internal(
-            account=event["account"], to=event["number"], from_=event["to"],
-            text=self.confirmation,
+        request = SubmitRequest(
+            seq=0, account=event["account"], to=event["number"], from_=event["to"],
+            text=self.confirmation, transliterate=True, priority=9,
         )
         message_id = self.outbox.allocate_ids(1)
         try:
