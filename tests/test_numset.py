@@ -13,6 +13,24 @@ numbers = st.one_of(small_numbers, st.integers(min_value=10, max_value=10**15 - 
 as_input = numbers.flatmap(lambda n: st.sampled_from([n, f"+{n}"]))
 ops = st.lists(st.tuples(st.sampled_from(["add", "discard", "contains"]), as_input),
                max_size=400)
+tags = st.integers(min_value=0, max_value=_numset.MAX_TAG)
+keys_of = st.lists(numbers, max_size=40).map(
+    lambda ns: [n.to_bytes(8, "big") + b"\x00\x00\x00\x01" for n in ns])
+tag_ops = st.lists(st.one_of(
+    st.tuples(st.just("add"), as_input),
+    st.tuples(st.just("discard"), as_input),
+    st.tuples(st.just("set_tag"), as_input, tags),
+    st.tuples(st.just("add_keys"), keys_of),
+    st.tuples(st.just("mark_keys"), keys_of, st.binary(max_size=8)),
+    st.tuples(st.just("tag_keys"), keys_of, tags, st.booleans()),
+    st.tuples(st.just("load"), st.lists(st.tuples(numbers, st.sampled_from([b"a", b"b"])),
+                                        max_size=40)),
+), max_size=60)
+
+
+def _intern(suffix, value):
+    """A tag that depends only on the pair (the compiled load calls it less often)."""
+    return (suffix[-1] * 7 + value[0]) % (_numset.MAX_TAG + 1)
 
 
 @settings(max_examples=300, deadline=None)
@@ -29,6 +47,119 @@ def test_operations_match_the_oracle(seq):
     probe = [n for _, n in seq] + [10, 10**15 - 1]
     assert c.find(probe) == o.find(probe)
     assert c.find_keys(probe, b"\x00\x00\x00\x07") == o.find_keys(probe, b"\x00\x00\x00\x07")
+
+
+@settings(max_examples=300, deadline=None)
+@given(tag_ops, st.lists(as_input, max_size=30))
+def test_tags_match_the_oracle(seq, probe):
+    c, o = NumberSet(), numset_oracle.NumberSet()
+    for op, *args in seq:
+        if op == "tag_keys":
+            keys, tag, use_marks = args
+            marks = c.mark_keys(keys) if use_marks else None
+            assert marks == (o.mark_keys(keys) if use_marks else None)
+            assert c.tag_keys(keys, tag, marks) == o.tag_keys(keys, tag, marks)
+        elif op == "mark_keys":
+            keys, keep = args
+            assert c.mark_keys(keys, keep) == o.mark_keys(keys, keep)
+        elif op == "load":
+            items = [(n.to_bytes(8, "big") + b"\x00\x00\x00" + bytes([n % 3]), v)
+                     for n, v in args[0]]
+            assert c.load(iter(items), _intern) == o.load(items, _intern)
+        else:
+            assert getattr(c, op)(*args) == getattr(o, op)(*args)
+        assert sorted(c.items()) == sorted(o.items())
+    assert len(c) == len(o)
+    probe = probe + [n for n, _ in c.items()][:30]
+    assert c.find_tagged(probe) == o.find_tagged(probe)
+    assert [c.tag_of(n) for n in probe] == [o.tag_of(n) for n in probe]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.dictionaries(small_numbers, tags, max_size=3000), st.data())
+def test_tags_survive_growth_and_backward_shift(tagged, data):
+    s = NumberSet()
+    for n, t in tagged.items():
+        s.add(n)
+        assert s.set_tag(n, t)
+    gone = data.draw(st.sets(st.sampled_from(sorted(tagged)), max_size=len(tagged))
+                     if tagged else st.just(set()))
+    for n in gone:
+        assert s.discard(n)
+    assert dict(s.items()) == {n: t for n, t in tagged.items() if n not in gone}
+    assert sorted(s) == sorted(set(tagged) - gone)
+
+
+def test_tags_share_the_slot_with_the_largest_numbers():
+    top = 10**15 - 1
+    s = NumberSet()
+    s.add(top)
+    s.add(10)
+    assert s.set_tag(top, _numset.MAX_TAG) and s.set_tag(10, 1)
+    assert list(sorted(s)) == [10, top] and f"+{top}" in s
+    assert s.find_tagged([f"+{top}", "+10", "+11"]) == ([0, 1], [_numset.MAX_TAG, 1], [], [])
+    assert s.add(top) is False and s.tag_of(top) == 0  # adding again untags
+    assert s.find_tagged([f"+{top}"]) == ([], [], [0], [top.to_bytes(8, "big")])
+    assert s.set_tag("+12", 3) is False and "+12" not in s and s.tag_of("+12") is None
+    for bad in (-1, _numset.MAX_TAG + 1):
+        with pytest.raises(ValueError, match="tag"):
+            s.set_tag(10, bad)
+        with pytest.raises(ValueError, match="tag"):
+            s.tag_keys([(10).to_bytes(8, "big")], bad)
+    assert 1 << _numset.NUMBER_BITS >= 10**15 and s.nbytes == 8 * s.capacity
+
+
+def test_mark_then_tag_keys_tags_only_the_new_numbers():
+    k = [n.to_bytes(8, "big") + b"\x00\x00\x00\x00" for n in (33600000001, 33600000002,
+                                                                33600000003, 33600000001)]
+    s = NumberSet()
+    s.add(33600000002)
+    s.add(33600000003)
+    s.set_tag(33600000002, 4)
+    s.set_tag(33600000003, 5)
+    keep = bytes([0, 0, 0, 0, 1])  # keep tag 4, not 5
+    marks = s.mark_keys(k, keep)
+    assert marks == bytearray([1, 2, 0, 0])  # the repeat of a new number is 0
+    assert dict(s.items()) == {33600000001: 0, 33600000002: 4, 33600000003: 0}
+    assert s.tag_keys(k, 9, marks) == 1
+    assert dict(s.items()) == {33600000001: 9, 33600000002: 4, 33600000003: 0}
+    with pytest.raises(ValueError, match="marks"):
+        s.tag_keys(k, 9, marks[:2])
+    assert s.tag_keys([(33600000009).to_bytes(8, "big")], 9) == 0 and len(s) == 3
+
+
+def test_load_tags_numbers_with_one_entry():
+    def key(n, sid):
+        return n.to_bytes(8, "big") + sid.to_bytes(4, "big")
+
+    calls = []
+
+    def intern(suffix, value):
+        calls.append((suffix, value))
+        return 2 if value == b"import" else 3
+
+    items = [(key(33600000001, 0), b"import"), (key(33600000002, 0), b"import"),
+             (key(33600000002, 5), b"stop"), (key(33600000003, 0), b"import"),
+             (key(33600000004, 5), b"stop"), (key(33600000005, 5), b"stop")]
+    s = NumberSet()
+    s.add(33600000005)  # already there: loaded untagged
+    assert s.load(iter(items), intern) == 4
+    assert dict(s.items()) == {33600000001: 2, 33600000002: 0, 33600000003: 2,
+                               33600000004: 3, 33600000005: 0}
+    # Called for a number met first, and only when the pair differs from the last call's.
+    assert calls == [(b"\x00\x00\x00\x00", b"import"), (b"\x00\x00\x00\x05", b"stop")]
+    with pytest.raises(ValueError, match="tag"):
+        NumberSet().load([(key(33600000001, 0), b"x")], lambda s, v: -1)
+
+
+def test_keys_must_hold_a_number():
+    for bad in ((0).to_bytes(8, "big"), (10**15).to_bytes(8, "big"), b"\xff" * 12):
+        with pytest.raises(ValueError, match=r"E\.164"):
+            NumberSet().add_keys([bad])
+        with pytest.raises(ValueError, match=r"E\.164"):
+            numset_oracle.NumberSet().add_keys([bad])
+        with pytest.raises(ValueError, match=r"E\.164"):
+            NumberSet().load([(bad, b"")], _intern)
 
 
 @settings(max_examples=50, deadline=None)

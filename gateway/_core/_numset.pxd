@@ -4,11 +4,16 @@
 from libc.stdint cimport uint64_t
 
 cdef class NumberSet:
-    cdef uint64_t *_slots      # open addressing, linear probing; 0 marks an empty slot
+    # Open addressing, linear probing; 0 marks an empty slot. A slot is the number in its low
+    # NUMBER_BITS (50) bits and its tag in the 14 bits above.
+    cdef uint64_t *_slots
     cdef Py_ssize_t _capacity  # a power of two (0 before the first add)
     cdef Py_ssize_t _count
 
     cdef int _resize(self, Py_ssize_t capacity) except -1
+    cdef int _grow_for_one(self) except -1
+    cdef Py_ssize_t _probe(self, uint64_t key) noexcept
+    cdef Py_ssize_t _index(self, uint64_t key) noexcept
     cdef bint _has(self, uint64_t key) noexcept
     cdef int _add(self, uint64_t key) except -1
     cdef bint _discard(self, uint64_t key) noexcept

@@ -1,26 +1,35 @@
 # cython: language_level=3
-"""A set of phone numbers as 64-bit integers: the opt-out list's in-memory membership filter.
+"""A set of phone numbers as 64-bit integers, each with a small tag: the opt-out list's
+in-memory membership filter.
 
 A number is its E.164 digits read as an integer ("+33612345678" is 33612345678), the value that
 :func:`gateway.numbers.pack` stores big-endian in 8 bytes. E.164 has at most 15 digits and no
 leading zero, so every number is in ``[10, 10**15)`` and 0 can mark an empty slot.
 
+Tags. ``10**15 < 2**50``, so a number takes the low ``NUMBER_BITS`` (50) bits of its slot and the
+14 high bits are free: they hold the number's *tag*, ``0`` to ``MAX_TAG`` (16,383). The set gives
+tags no meaning; the opt-out store uses 0 for "has some entry: read LMDB" and ``k > 0`` for "has
+exactly the entry number ``k`` of my table". Adding a number that is already there clears its
+tag (an added number is a candidate again); :meth:`NumberSet.set_tag`, :meth:`tag_keys` and
+:meth:`load` set tags; :meth:`find_tagged` reports them.
+
 The table is open addressing with linear probing over a power-of-two array of ``uint64_t``,
 kept at most ``MAX_LOAD`` full (3/4), with backward-shift deletion (no tombstones, so a long run
-of adds and removes never degrades probing). Memory is ``8 * capacity`` bytes: 10 million
-numbers fit in 2**24 slots, 128 MiB, 13.4 bytes per number (between 8 and 21 bytes per number
-at any size, by where the count sits between two doublings; :meth:`NumberSet.reserve` sizes the
-table once for a known count, so loading does not double it repeatedly).
+of adds and removes never degrades probing). Memory is ``8 * capacity`` bytes, tags included:
+10 million numbers fit in 2**24 slots, 128 MiB, 13.4 bytes per number (between 8 and 21 bytes per
+number at any size, by where the count sits between two doublings; :meth:`NumberSet.reserve`
+sizes the table once for a known count, so loading does not double it repeatedly).
 
-:meth:`NumberSet.find` answers a whole batch in one call: it reads the E.164 strings (or ints)
-straight from the list, so the check costs tens of nanoseconds per number, not a Python call.
-The pure-Python oracle is ``tests/numset_oracle.py``; the two are checked against each other.
+:meth:`NumberSet.find` and :meth:`NumberSet.find_tagged` answer a whole batch in one call: they
+read the E.164 strings (or ints) straight from the list, so the check costs tens of nanoseconds
+per number, not a Python call. The pure-Python oracle is ``tests/numset_oracle.py``; the two are
+checked against each other.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree
 from libc.stdint cimport uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object o)
@@ -30,10 +39,20 @@ cdef extern from "Python.h":
 #: Smallest number a key can be ("+10": two digits) and one past the largest (16 digits).
 MIN_NUMBER = 10
 END_NUMBER = 10 ** 15
+#: Low bits of a slot that hold the number (``END_NUMBER <= 2**NUMBER_BITS``); the rest is the tag.
+NUMBER_BITS = 50
+#: Largest tag: 14 bits.
+MAX_TAG = (1 << (64 - NUMBER_BITS)) - 1
+cdef uint64_t _NUMBER_MASK = (<uint64_t>1 << 50) - 1
+cdef int _SHIFT = 50
+cdef uint64_t _MIN = 10
+cdef uint64_t _END = 1000000000000000ULL
 #: Capacity of the first table: small stores cost 512 bytes.
 cdef Py_ssize_t MIN_CAPACITY = 64
 #: Grow when more than 3/4 full: linear probing stays at ~2.5 expected probes for a miss.
 MAX_LOAD = 0.75
+
+assert END_NUMBER <= 1 << NUMBER_BITS
 
 
 cdef inline uint64_t _mix(uint64_t x) noexcept:
@@ -86,8 +105,26 @@ cdef inline uint64_t _be64(const unsigned char *p) noexcept:
             | (<uint64_t>p[6] << 8) | <uint64_t>p[7])
 
 
+cdef uint64_t _packed(object key) except 0:
+    """The number at the head of a packed key (8 bytes big-endian, then anything)."""
+    cdef bytes b = key if type(key) is bytes else bytes(key)
+    if PyBytes_GET_SIZE(b) < 8:
+        raise ValueError(f"a packed key has at least 8 bytes, not {b!r}")
+    cdef uint64_t v = _be64(<const unsigned char *>PyBytes_AS_STRING(b))
+    if v < _MIN or v >= _END:
+        raise ValueError(f"{v} is not the integer of an E.164 number (10 to 10**15 - 1)")
+    return v
+
+
+cdef inline uint64_t _tag(object tag) except? 0xffffffffffffffff:
+    if not 0 <= tag <= MAX_TAG:
+        raise ValueError(f"a tag is 0 to {MAX_TAG}, not {tag}")
+    return <uint64_t>tag
+
+
 cdef class NumberSet:
-    """Phone numbers (E.164 str or their int) with O(1) add, discard and membership.
+    """Phone numbers (E.164 str or their int), each with a tag, with O(1) add, discard,
+    membership and tag.
 
     ``NumberSet(capacity)`` reserves room for ``capacity`` numbers up front.
     """
@@ -109,78 +146,79 @@ cdef class NumberSet:
     cdef int _resize(self, Py_ssize_t capacity) except -1:
         cdef uint64_t *old = self._slots
         cdef Py_ssize_t old_capacity = self._capacity, i, j
-        cdef uint64_t key, mask = <uint64_t>(capacity - 1)
+        cdef uint64_t slot, mask = <uint64_t>(capacity - 1)
         cdef uint64_t *slots = <uint64_t *>PyMem_RawCalloc(<size_t>capacity, sizeof(uint64_t))
         if slots == NULL:
             raise MemoryError(f"cannot allocate {capacity * 8} bytes for a NumberSet")
         for i in range(old_capacity):
-            key = old[i]
-            if key:
-                j = <Py_ssize_t>(_mix(key) & mask)
+            slot = old[i]
+            if slot:
+                j = <Py_ssize_t>(_mix(slot & _NUMBER_MASK) & mask)
                 while slots[j]:
                     j = <Py_ssize_t>((<uint64_t>j + 1) & mask)
-                slots[j] = key
+                slots[j] = slot
         self._slots = slots
         self._capacity = capacity
         PyMem_RawFree(old)
         return 0
 
-    cdef bint _has(self, uint64_t key) noexcept:
-        if self._capacity == 0:
-            return False
-        cdef uint64_t mask = <uint64_t>(self._capacity - 1)
-        cdef uint64_t j = _mix(key) & mask
-        cdef uint64_t k
-        while True:
-            k = self._slots[j]
-            if k == key:
-                return True
-            if k == 0:
-                return False
-            j = (j + 1) & mask
-
-    cdef int _add(self, uint64_t key) except -1:
-        """1 if added, 0 if it was there."""
+    cdef int _grow_for_one(self) except -1:
         if self._count + 1 > (self._capacity >> 1) + (self._capacity >> 2):
             self._resize(_fits(self._count + 1))
+        return 0
+
+    cdef Py_ssize_t _probe(self, uint64_t key) noexcept:
+        """The slot of ``key``, or the empty slot where it would go; the table must have room
+        (``_capacity > 0``: it is never full)."""
         cdef uint64_t mask = <uint64_t>(self._capacity - 1)
         cdef uint64_t j = _mix(key) & mask
-        cdef uint64_t k
+        cdef uint64_t slot
         while True:
-            k = self._slots[j]
-            if k == key:
-                return 0
-            if k == 0:
-                self._slots[j] = key
-                self._count += 1
-                return 1
+            slot = self._slots[j]
+            if slot == 0 or (slot & _NUMBER_MASK) == key:
+                return <Py_ssize_t>j
             j = (j + 1) & mask
 
-    cdef bint _discard(self, uint64_t key) noexcept:
+    cdef Py_ssize_t _index(self, uint64_t key) noexcept:
+        """The slot of ``key``, or -1."""
         if self._capacity == 0:
+            return -1
+        cdef Py_ssize_t j = self._probe(key)
+        return j if self._slots[j] else -1
+
+    cdef bint _has(self, uint64_t key) noexcept:
+        return self._index(key) >= 0
+
+    cdef int _add(self, uint64_t key) except -1:
+        """1 if added, 0 if it was there (its tag is cleared)."""
+        self._grow_for_one()
+        cdef Py_ssize_t j = self._probe(key)
+        if self._slots[j]:
+            self._slots[j] = key
+            return 0
+        self._slots[j] = key
+        self._count += 1
+        return 1
+
+    cdef bint _discard(self, uint64_t key) noexcept:
+        cdef Py_ssize_t found = self._index(key)
+        if found < 0:
             return False
         cdef uint64_t mask = <uint64_t>(self._capacity - 1)
-        cdef uint64_t i = _mix(key) & mask
-        cdef uint64_t j, home, k
-        while True:
-            k = self._slots[i]
-            if k == 0:
-                return False
-            if k == key:
-                break
-            i = (i + 1) & mask
+        cdef uint64_t i = <uint64_t>found
+        cdef uint64_t j, home, slot
         # Backward shift: pull later members of the run into the hole unless their home slot
         # lies cyclically in (hole, their slot], where they are already reachable.
         j = i
         while True:
             j = (j + 1) & mask
-            k = self._slots[j]
-            if k == 0:
+            slot = self._slots[j]
+            if slot == 0:
                 break
-            home = _mix(k) & mask
+            home = _mix(slot & _NUMBER_MASK) & mask
             if (i <= j and i < home <= j) or (i > j and (home > i or home <= j)):
                 continue
-            self._slots[i] = k
+            self._slots[i] = slot
             i = j
         self._slots[i] = 0
         self._count -= 1
@@ -195,7 +233,7 @@ cdef class NumberSet:
             self._resize(cap)
 
     def add(self, number) -> bool:
-        """Add one number; True if it was not there."""
+        """Add one number, untagged; True if it was not there (if it was, its tag is now 0)."""
         return self._add(_key(number)) == 1
 
     def discard(self, number) -> bool:
@@ -208,24 +246,125 @@ cdef class NumberSet:
     def __len__(self) -> int:
         return self._count
 
+    def tag_of(self, number):
+        """The number's tag, or None if it is not in the set."""
+        cdef Py_ssize_t j = self._index(_key(number))
+        return None if j < 0 else self._slots[j] >> _SHIFT
+
+    def set_tag(self, number, tag) -> bool:
+        """Give a number of the set the tag ``tag`` (0 clears it); False, and nothing added,
+        if the number is not in the set."""
+        cdef uint64_t t = _tag(tag)
+        cdef uint64_t key = _key(number)
+        cdef Py_ssize_t j = self._index(key)
+        if j < 0:
+            return False
+        self._slots[j] = key | (t << _SHIFT)
+        return True
+
     def add_all(self, numbers) -> int:
-        """Add every number of an iterable (E.164 str or int); how many were new."""
+        """Add every number of an iterable (E.164 str or int), untagged; how many were new."""
         cdef Py_ssize_t added = 0
         for number in numbers:
             added += self._add(_key(number))
         return added
 
     def add_keys(self, keys) -> int:
-        """Add the number at the head of each key of an iterable of ``bytes`` (a packed key,
-        8 bytes big-endian, then anything: the LMDB keys of the opt-out DB, straight from a
-        cursor); how many were new. Keys are not checked beyond their length."""
+        """Add, untagged, the number at the head of each key of an iterable of ``bytes`` (a
+        packed key, 8 bytes big-endian, then anything: the LMDB keys of the opt-out DB,
+        straight from a cursor); how many were new. A key shorter than 8 bytes, or whose head
+        is not a number (10 to 10**15 - 1), raises ValueError."""
         cdef Py_ssize_t added = 0
-        cdef bytes b
         for key in keys:
-            b = key if type(key) is bytes else bytes(key)
-            if PyBytes_GET_SIZE(b) < 8:
-                raise ValueError(f"a packed key has at least 8 bytes, not {b!r}")
-            added += self._add(_be64(<const unsigned char *>PyBytes_AS_STRING(b)))
+            added += self._add(_packed(key))
+        return added
+
+    def mark_keys(self, keys, const unsigned char[:] keep=None) -> bytearray:
+        """:meth:`add_keys`, except that a number whose tag ``t > 0`` has ``keep[t]`` nonzero
+        keeps its tag. One mark per key: 1 if the number was not in the set (it is now,
+        untagged), 2 if it kept its tag, 0 if it was there and is now untagged (so a number
+        repeated in ``keys`` is marked 1 only the first time)."""
+        cdef list seq = keys if type(keys) is list else list(keys)
+        cdef Py_ssize_t n = len(seq), i, j
+        cdef Py_ssize_t nkeep = 0 if keep is None else keep.shape[0]
+        cdef uint64_t key, t
+        cdef bytearray marks = bytearray(n)
+        cdef unsigned char *m = marks
+        for i in range(n):
+            key = _packed(seq[i])
+            self._grow_for_one()
+            j = self._probe(key)
+            t = self._slots[j] >> _SHIFT
+            if self._slots[j] == 0:
+                self._slots[j] = key
+                self._count += 1
+                m[i] = 1
+            elif t and <Py_ssize_t>t < nkeep and keep[t]:
+                m[i] = 2
+            else:
+                self._slots[j] = key
+        return marks
+
+    def tag_keys(self, keys, tag, const unsigned char[:] marks=None) -> int:
+        """Give the tag ``tag`` to the number at the head of each key (those marked 1 in
+        ``marks`` only, if given: the result of :meth:`mark_keys` on the same keys) that is in
+        the set; how many were tagged. Numbers not in the set are not added."""
+        cdef uint64_t t = _tag(tag)
+        cdef list seq = keys if type(keys) is list else list(keys)
+        cdef Py_ssize_t n = len(seq), i, j, tagged = 0
+        cdef uint64_t key
+        if marks is not None and marks.shape[0] != n:
+            raise ValueError(f"{marks.shape[0]} marks for {n} keys")
+        for i in range(n):
+            if marks is not None and marks[i] != 1:
+                continue
+            key = _packed(seq[i])
+            j = self._index(key)
+            if j >= 0:
+                self._slots[j] = key | (t << _SHIFT)
+                tagged += 1
+        return tagged
+
+    def load(self, items, intern) -> int:
+        """Add the numbers of ``(key, value)`` pairs (packed keys as for :meth:`add_keys`:
+        the LMDB items of the opt-out DB, straight from a cursor), tagged: a number met once
+        gets the tag ``intern(key[8:], value)`` (an int, 0 to ``MAX_TAG``), a number met twice
+        or already in the set gets 0. So after loading every entry of a fresh set, a number
+        keeps a tag only if it has exactly one entry, in any order of the pairs. ``intern`` is
+        called only when ``(key[8:], value)`` differs from the previous call's (an import gives
+        every number the same value); how many numbers were new."""
+        cdef Py_ssize_t added = 0, j, klen
+        cdef uint64_t key, t = 0
+        cdef bytes k, v, last_suffix = None, last_value = None
+        cdef const char *kp
+        for pair in items:
+            raw_key, raw_value = pair
+            k = raw_key if type(raw_key) is bytes else bytes(raw_key)
+            key = _packed(k)
+            self._grow_for_one()
+            j = self._probe(key)
+            if self._slots[j]:
+                self._slots[j] = key
+                continue
+            v = raw_value if type(raw_value) is bytes else bytes(raw_value)
+            kp = PyBytes_AS_STRING(k) + 8
+            klen = PyBytes_GET_SIZE(k) - 8
+            if (last_suffix is None or klen != PyBytes_GET_SIZE(last_suffix)
+                    or PyBytes_GET_SIZE(v) != PyBytes_GET_SIZE(last_value)
+                    or memcmp(kp, PyBytes_AS_STRING(last_suffix), <size_t>klen) != 0
+                    or memcmp(PyBytes_AS_STRING(v), PyBytes_AS_STRING(last_value),
+                              <size_t>PyBytes_GET_SIZE(v)) != 0):
+                last_suffix = PyBytes_FromStringAndSize(kp, klen)
+                last_value = v
+                t = _tag(intern(last_suffix, v))
+                self._grow_for_one()
+                j = self._probe(key)  # intern() may have changed the set
+                if self._slots[j]:
+                    self._slots[j] = key
+                    continue
+            self._slots[j] = key | (t << _SHIFT)
+            self._count += 1
+            added += 1
         return added
 
     def find(self, numbers) -> list:
@@ -260,6 +399,34 @@ cdef class NumberSet:
                 keys.append(PyBytes_FromStringAndSize(<char *>buf, 8 + s))
         return positions, keys
 
+    def find_tagged(self, numbers) -> tuple:
+        """The numbers of ``numbers`` (as for :meth:`find`) in the set, split by tag, in one
+        pass: ``(positions, tags, untagged, keys)``: the positions of the tagged ones and their
+        tags, the positions of the untagged ones (tag 0) and their packed keys (8 bytes)."""
+        cdef list positions = []
+        cdef list tags = []
+        cdef list untagged = []
+        cdef list keys = []
+        cdef Py_ssize_t i, j, b
+        cdef uint64_t key, t
+        cdef unsigned char buf[8]
+        seq = numbers if type(numbers) is list or type(numbers) is tuple else list(numbers)
+        for i in range(len(seq)):
+            key = _key(seq[i])
+            j = self._index(key)
+            if j < 0:
+                continue
+            t = self._slots[j] >> _SHIFT
+            if t:
+                positions.append(i)
+                tags.append(t)
+            else:
+                untagged.append(i)
+                for b in range(8):
+                    buf[7 - b] = <unsigned char>(key >> (8 * b))
+                keys.append(PyBytes_FromStringAndSize(<char *>buf, 8))
+        return positions, tags, untagged, keys
+
     def __iter__(self):
         """The numbers as ints, in table order (no order to rely on)."""
         cdef Py_ssize_t i
@@ -268,7 +435,17 @@ cdef class NumberSet:
             if capacity != self._capacity:
                 raise RuntimeError("NumberSet changed size during iteration")
             if self._slots[i]:
-                yield self._slots[i]
+                yield self._slots[i] & _NUMBER_MASK
+
+    def items(self):
+        """``(number, tag)`` pairs, in table order (no order to rely on)."""
+        cdef Py_ssize_t i
+        cdef Py_ssize_t capacity = self._capacity
+        for i in range(capacity):
+            if capacity != self._capacity:
+                raise RuntimeError("NumberSet changed size during iteration")
+            if self._slots[i]:
+                yield self._slots[i] & _NUMBER_MASK, self._slots[i] >> _SHIFT
 
     def clear(self) -> None:
         """Remove every number and free the table."""
@@ -284,7 +461,7 @@ cdef class NumberSet:
 
     @property
     def nbytes(self) -> int:
-        """Bytes the table holds: 8 per slot."""
+        """Bytes the table holds: 8 per slot, tags included."""
         return self._capacity * 8
 
     def __repr__(self) -> str:
