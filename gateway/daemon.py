@@ -38,7 +38,7 @@ from gateway.logs import configure_logging
 from gateway.metrics import Metrics, gauge_from, serve_metrics
 from gateway.outbox import P_STATE, Outbox
 from gateway.ratelimit.limiter import OperatorLimiter
-from gateway.senders import InvalidSender, classify_sender
+from gateway.senders import InvalidSender, SenderKind, classify_sender
 from gateway.service import Service
 from gateway.smpp.client import Operator, SubmitOutcome
 from gateway.storage import StoreError, open_env, used_bytes
@@ -123,6 +123,7 @@ def recover(outbox: Outbox, service: Service) -> int:
                 sender=sender.address,
                 sender_ton=sender.ton,
                 sender_npi=sender.npi,
+                short_code=sender.kind is SenderKind.SHORT_CODE,
                 plan=plan,
                 marketing=record["mk"],
                 priority=record["pr"],
@@ -165,7 +166,8 @@ async def _serve(
         max_ops=g.commit_batch,
     )
     routes = [
-        Route(op.name, op.route_prefixes(), op.id_format, op.receipt_id_format)
+        Route(op.name, op.route_prefixes(), op.id_format, op.receipt_id_format,
+              op.short_code_ton, op.short_code_npi)
         for op in config.operators
     ]
     outcomes_send, outcomes_recv = trio.open_memory_channel[SubmitOutcome](OUTCOME_BUFFER)

@@ -66,6 +66,8 @@ class Outgoing:
     done: bool = False
     #: The operator a part went to last (receipts are indexed under it).
     operator: str = ""
+    #: A short-code sender: its TON/NPI are the route's (operators differ), not the defaults.
+    short_code: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,9 @@ class Route:
     #: How the operator writes ids in submit_sm_resp, and in its receipts.
     id_format: IdFormat = IdFormat.AS_IS
     receipt_id_format: IdFormat = IdFormat.AS_IS
+    #: How this operator wants short-code senders typed ([[operators]] short_code_ton/npi).
+    short_code_ton: int = 3
+    short_code_npi: int = 0
 
 
 class Router:
@@ -303,12 +308,16 @@ class Dispatcher:
             plan = message.plan
             total = len(plan.parts)
             destination = message.to[1:]
+            if message.short_code:
+                ton, npi = lane.route.short_code_ton, lane.route.short_code_npi
+            else:
+                ton, npi = message.sender_ton, message.sender_npi
             for n, index in enumerate(parts):
                 if index not in todo:
                     continue
                 pdu = _submit_sm(
-                    source_addr_ton=message.sender_ton,
-                    source_addr_npi=message.sender_npi,
+                    source_addr_ton=ton,
+                    source_addr_npi=npi,
                     source_addr=message.sender,
                     dest_addr_ton=1,
                     dest_addr_npi=1,

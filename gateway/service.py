@@ -42,7 +42,7 @@ from gateway.outbox import (
     Outbox,
     cursor_of,
 )
-from gateway.senders import InvalidSender, Sender, classify_sender
+from gateway.senders import InvalidSender, Sender, SenderKind, classify_sender
 from gateway.smpp.client import Operator
 from gateway.storage import StoreFull, begin_read
 from gateway.writer import BatchWriter, Pending
@@ -321,6 +321,7 @@ class Service:
             sender=sender.address,
             sender_ton=sender.ton,
             sender_npi=sender.npi,
+            short_code=sender.kind is SenderKind.SHORT_CODE,
             plan=plan,
             marketing=marketing,
             priority=req.priority,

@@ -34,6 +34,7 @@ def make_config(
     sim_port: int,
     *,
     operators: list[dict[str, Any]] | None = None,
+    operator: dict[str, Any] | None = None,
     gateway: dict[str, Any] | None = None,
     metrics: str = "",
     accounts: tuple[str | dict[str, Any], ...] = ("demo", "shop2"),
@@ -62,6 +63,7 @@ def make_config(
                 "tps": 5000,
                 "reconnect_initial_s": 0.05,
                 "reconnect_max_s": 0.2,
+                **(operator or {}),
             }
         ],
         "accounts": [{"name": a} if isinstance(a, str) else a for a in accounts],

@@ -70,6 +70,29 @@ async def test_a_mixed_batch_arrives_with_the_right_content_and_is_delivered():
             assert all(pdu.validity_period.endswith("R") for pdu in r.sim.received)
 
 
+async def test_short_code_senders_are_typed_as_the_operator_configures():
+    # Operators differ on how a short code is announced (TON 3 network-specific is the default;
+    # some want TON 6 or NPI 9): the route's short_code_ton/npi apply, other senders keep theirs.
+    with trio.fail_after(30):
+        async with running(operator={"short_code_ton": 6, "short_code_npi": 9}) as r, \
+                r.client() as client:
+            await wait_bound(r.daemon)
+            results = await client.submit_many([
+                message(1, text="Votre code : 4242", **{"from": "36184"}),
+                message(2, text="Votre code : 4343"),
+            ])
+            assert all(res["ok"] for res in results), results
+            for res in results:
+                await wait_state(client, res["id"], FINAL)
+            by_dest = {pdu.destination_addr: pdu for pdu in r.sim.received}
+            short = by_dest["33610000001"]
+            assert (short.source_addr, short.source_addr_ton, short.source_addr_npi) == (
+                "36184", 6, 9)
+            alnum = by_dest["33610000002"]
+            assert (alnum.source_addr, alnum.source_addr_ton, alnum.source_addr_npi) == (
+                "DEMO", 5, 0)
+
+
 async def test_receipts_update_states_and_reach_subscribers():
     with trio.fail_after(30):
         async with running() as r, r.client() as client, r.client() as listener:
