@@ -152,5 +152,18 @@ class NumberSet:
         return (tagged, [self._tags[key(numbers[i])] for i in tagged], untagged,
                 [key(numbers[i]).to_bytes(8, "big") for i in untagged])
 
+    def answer(self, numbers: Sequence[str | int], rows: Callable[[int], tuple | None],
+               out: list, cls: type = tuple) -> tuple[list[int], list[bytes]]:
+        if len(out) < len(numbers):
+            raise ValueError(f"out has {len(out)} items for {len(numbers)} numbers")
+        positions, tags, untagged, keys = self.find_tagged(numbers)
+        seen: dict[int, tuple | None] = {}
+        for i, t in zip(positions, tags, strict=True):
+            if t not in seen:
+                seen[t] = rows(t)
+            if seen[t] is not None:
+                out[i] = tuple.__new__(cls, (numbers[i], *seen[t]))
+        return untagged, keys
+
     def clear(self) -> None:
         self._tags.clear()

@@ -1,5 +1,8 @@
 """The compiled NumberSet against the pure-Python oracle (tests/numset_oracle.py)."""
 
+import sys
+from typing import NamedTuple
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,6 +76,49 @@ def test_tags_match_the_oracle(seq, probe):
     probe = probe + [n for n, _ in c.items()][:30]
     assert c.find_tagged(probe) == o.find_tagged(probe)
     assert [c.tag_of(n) for n in probe] == [o.tag_of(n) for n in probe]
+    calls_c, calls_o = [], []
+    out_c, out_o = ["x"] * len(probe), ["x"] * len(probe)
+    got = c.answer(probe, lambda t: calls_c.append(t) or _row_of(t), out_c, Row)
+    assert got == o.answer(probe, lambda t: calls_o.append(t) or _row_of(t), out_o, Row)
+    assert out_c == out_o and all(type(r) is Row for r in out_c if r != "x")
+    assert sorted(calls_c) == sorted(calls_o) == sorted(set(calls_c))  # once per tag
+
+
+class Row(NamedTuple):
+    number: object
+    tag: int
+    half: str
+
+
+def _row_of(tag):
+    return None if tag % 3 == 0 else (tag, "odd" if tag % 2 else "even")
+
+
+def test_answer_builds_rows_without_leaking():
+    s = NumberSet()
+    s.add_all(range(10, 1010))
+    for n in range(10, 1010):
+        s.set_tag(n, n % 4)  # 0: untagged, 1-3: tagged
+    numbers = [*range(10, 1010), 5000]
+    text = "a template string"
+    row = (text,)
+    before = sys.getrefcount(text)
+    for _ in range(200):
+        out = [None] * len(numbers)
+        untagged, keys = s.answer(numbers, lambda t: row if t != 2 else None, out)
+    assert untagged == [i for i, n in enumerate(numbers) if n % 4 == 0 and n < 5000]
+    assert keys == [numbers[i].to_bytes(8, "big") for i in untagged]
+    assert out[1] == (11, text) and type(out[1]) is tuple and out[2] is None
+    live = sum(1 for r in out if r is not None)
+    assert sys.getrefcount(text) == before + live
+    del out
+    assert sys.getrefcount(text) == before
+    with pytest.raises(TypeError, match="NamedTuple"):
+        s.answer(numbers, lambda t: row, [None] * len(numbers), list)
+    with pytest.raises(TypeError, match="tuple or None"):
+        s.answer(numbers, lambda t: [1], [None] * len(numbers))
+    with pytest.raises(ValueError, match="out has"):
+        s.answer(numbers, lambda t: row, [])
 
 
 @settings(max_examples=50, deadline=None)

@@ -33,6 +33,13 @@ class NumberSet:
     def find_tagged(
         self, numbers: Sequence[str | int]
     ) -> tuple[list[int], list[int], list[int], list[bytes]]: ...
+    def answer(
+        self,
+        numbers: Sequence[str | int],
+        rows: Callable[[int], tuple[object, ...] | None],
+        out: list[object],
+        cls: type[tuple[object, ...]] = tuple,
+    ) -> tuple[list[int], list[bytes]]: ...
     def clear(self) -> None: ...
     @property
     def capacity(self) -> int: ...

@@ -28,6 +28,9 @@ checked against each other.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport uint64_t
 from libc.string cimport memcmp, memcpy
 
@@ -35,6 +38,9 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object o)
     void *PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    # Only the allocator: how tuple_subtype_new builds an instance of a tuple subclass.
+    ctypedef struct _Type "PyTypeObject":
+        PyObject *(*tp_alloc)(_Type *, Py_ssize_t)
 
 #: Smallest number a key can be ("+10": two digits) and one past the largest (16 digits).
 MIN_NUMBER = 10
@@ -114,6 +120,29 @@ cdef uint64_t _packed(object key) except 0:
     if v < _MIN or v >= _END:
         raise ValueError(f"{v} is not the integer of an E.164 number (10 to 10**15 - 1)")
     return v
+
+
+cdef object _row(type cls, object number, tuple rest):
+    """``tuple.__new__(cls, (number, *rest))`` for ``cls`` tuple or a tuple subclass without
+    fields of its own (a NamedTuple), built as ``tuple_subtype_new`` does."""
+    cdef Py_ssize_t n = PyTuple_GET_SIZE(rest), i
+    cdef PyObject *p
+    cdef object row
+    if cls is tuple:
+        row = PyTuple_New(n + 1)
+    else:
+        p = (<_Type *>cls).tp_alloc(<_Type *>cls, n + 1)
+        if p == NULL:
+            raise MemoryError()
+        row = <object>p
+        Py_DECREF(row)  # <object> took a second reference
+    Py_INCREF(number)
+    PyTuple_SET_ITEM(row, 0, number)
+    for i in range(n):
+        item = <object>PyTuple_GET_ITEM(rest, i)
+        Py_INCREF(item)
+        PyTuple_SET_ITEM(row, i + 1, item)
+    return row
 
 
 cdef inline uint64_t _tag(object tag) except? 0xffffffffffffffff:
@@ -426,6 +455,52 @@ cdef class NumberSet:
                     buf[7 - b] = <unsigned char>(key >> (8 * b))
                 keys.append(PyBytes_FromStringAndSize(<char *>buf, 8))
         return positions, tags, untagged, keys
+
+    def answer(self, numbers, rows, list out, type cls=tuple) -> tuple:
+        """:meth:`find_tagged`, deciding the tagged numbers here. ``rows(tag)`` (called once
+        per distinct tag of the call) gives a tuple ``row``: ``out[i]`` becomes
+        ``tuple.__new__(cls, (numbers[i], *row))``; or None: ``out[i]`` is left as it is. ``cls`` is tuple or
+        a tuple subclass without fields of its own (a NamedTuple). Returns ``(untagged,
+        keys)``: the positions of the untagged members and their packed keys (8 bytes)."""
+        cdef list untagged = []
+        cdef list keys = []
+        cdef dict seen = {}
+        cdef Py_ssize_t i, j, b, n
+        cdef uint64_t key, t, last_tag = 0
+        cdef object last_row = None, row, number
+        cdef unsigned char buf[8]
+        if not issubclass(cls, tuple) or cls.__basicsize__ != tuple.__basicsize__ \
+                or cls.__dictoffset__ or cls.__weakrefoffset__:
+            raise TypeError(f"cls must be tuple or a NamedTuple, not {cls.__name__}")
+        seq = numbers if type(numbers) is list or type(numbers) is tuple else list(numbers)
+        n = len(seq)
+        if len(out) < n:
+            raise ValueError(f"out has {len(out)} items for {n} numbers")
+        for i in range(n):
+            number = seq[i]
+            key = _key(number)
+            j = self._index(key)
+            if j < 0:
+                continue
+            t = self._slots[j] >> _SHIFT
+            if t == 0:
+                untagged.append(i)
+                for b in range(8):
+                    buf[7 - b] = <unsigned char>(key >> (8 * b))
+                keys.append(PyBytes_FromStringAndSize(<char *>buf, 8))
+                continue
+            if t != last_tag:
+                row = seen.get(t, seen)
+                if row is seen:
+                    row = rows(t)
+                    if row is not None and type(row) is not tuple:
+                        raise TypeError(f"rows({t}) must be a tuple or None, not "
+                                        f"{type(row).__name__}")
+                    seen[t] = row
+                last_tag, last_row = t, row
+            if last_row is not None:
+                out[i] = _row(cls, number, <tuple>last_row)
+        return untagged, keys
 
     def __iter__(self):
         """The numbers as ints, in table order (no order to rely on)."""
