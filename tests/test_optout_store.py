@@ -374,3 +374,282 @@ def test_import_is_idempotent_and_resumes_after_an_interruption(store, tmp_path)
     fresh = OptoutStore(store._env)
     assert len(fresh._filter) == 1000 and fresh.check_many(numbers, ALL, 0) == \
         store.check_many(numbers, ALL, 0)
+
+
+# ---- tags: numbers with one known entry, answered without LMDB --------------------------------
+
+def _tag(store, number):
+    return store._filter.tag_of(number)
+
+
+def _no_lmdb_reads(store, monkeypatch):
+    """Record the numbers check_many looks up in LMDB."""
+    looked: list[str] = []
+    real = store._lookup
+
+    def spy(txn, numbers, *, positions, **kw):
+        looked.extend(numbers[i] for i in positions)
+        return real(txn, numbers, positions=positions, **kw)
+
+    monkeypatch.setattr(store, "_lookup", spy)
+    return looked
+
+
+def _import(store, tmp_path, numbers, *, scope="global", at=5, name="list.csv", **kw):
+    path = tmp_path / name
+    path.write_text("\n".join(numbers) + "\n")
+    return store.import_csv(path, scope, "import", "bench", at=at, **kw)
+
+
+def test_an_import_tags_its_numbers_and_hits_read_no_lmdb(store, tmp_path, monkeypatch):
+    numbers = [f"+337{i:08d}" for i in range(40_000_000, 40_000_500)]
+    store.add(numbers[0], "account:shop-1", "stop_reply", source="shop-1", at=1)
+    _import(store, tmp_path, numbers, batch=200)
+    tags = {_tag(store, n) for n in numbers[1:]}
+    assert len(tags) == 1 and tags != {0}  # one shared tag
+    assert _tag(store, numbers[0]) == 0     # two entries: read from LMDB
+    looked = _no_lmdb_reads(store, monkeypatch)
+    probe = [*numbers, "+33612000000"]
+    hits = store.check_many(probe, ALL, 10)
+    assert looked == [numbers[0]]
+    assert hits[1] == Entry(numbers[1], "global", "import", "bench", 5, None)
+    assert hits[0].scope == "global" and hits[-1] is None
+    assert store.check_many(probe, ["account:shop-1"], 10) == (
+        [Entry(numbers[0], "account:shop-1", "stop_reply", "shop-1", 1, None)]
+        + [None] * len(numbers))
+    assert store.check_many(probe, ALL, 10) == _exact(store, probe, ALL, 10)
+
+
+def test_reload_tags_numbers_with_one_entry(store, env, tmp_path, monkeypatch):
+    store.add_many([(A, "global", "import", "f", 1), (B, "global", "import", "f", 1),
+                    (B, "account:shop-1", "api", "x", 2), (C, "network:chain", "api", "y", 3)])
+    fresh = OptoutStore(env)
+    assert _tag(fresh, A) and _tag(fresh, B) == 0 and _tag(fresh, C)
+    assert _tag(fresh, A) != _tag(fresh, C)
+    looked = _no_lmdb_reads(fresh, monkeypatch)
+    assert [h and h.scope for h in fresh.check_many([A, B, C], ALL, 5)] == [
+        "global", "global", "network:chain"]
+    assert [h and h.scope for h in fresh.check_many([A, B, C], ["account:shop-1"], 5)] == [
+        None, "account:shop-1", None]
+    assert looked == [B, B]
+
+
+def test_reload_across_chunks_untags_a_number_split_by_a_chunk(env, monkeypatch):
+    import gateway.optout.store as store_mod
+
+    writer = OptoutStore(env)
+    rows = [(f"+3361234{i:04d}", s, "api", "x", i) for i in range(50) for s in ALL[:1 + i % 3]]
+    writer.add_many(rows)
+    monkeypatch.setattr(store_mod, "LOAD_CHUNK", 7)  # numbers' entries split across chunks
+    fresh = OptoutStore(env)
+    for i in range(50):
+        assert (_tag(fresh, f"+3361234{i:04d}") != 0) == (i % 3 == 0)
+    probe = [f"+3361234{i:04d}" for i in range(60)]
+    for scopes in (ALL, ["global"], ["account:shop-1"], ["network:chain"]):
+        assert fresh.check_many(probe, scopes, 100) == _exact(fresh, probe, scopes, 100)
+
+
+def test_an_aborted_write_leaves_an_untagged_candidate(store, env, tmp_path):
+    _import(store, tmp_path, [A, B])
+    txn = env.begin(write=True)
+    store.add(A, "account:shop-1", "api", source="x", at=1, txn=txn)
+    store.add(C, "global", "api", source="x", at=1, txn=txn)
+    txn.abort()
+    assert _tag(store, A) == 0 and _tag(store, C) == 0 and _tag(store, B)
+    assert store.check(A, ["global"], 0).reason == "import"
+    assert store.check(A, ["account:shop-1"], 0) is None and store.check(C, ALL, 0) is None
+    # An own write that fails after changing the filter: nothing tagged, nothing committed.
+
+    def boom(*args, **kw):
+        raise RuntimeError("disk on fire")
+
+    real, store._put_one_value = store._put_one_value, boom
+    with pytest.raises(RuntimeError):
+        _import(store, tmp_path, ["+33612340001"], name="b.csv")
+    store._put_one_value = real
+    assert _tag(store, "+33612340001") == 0 and store.check("+33612340001", ALL, 0) is None
+
+
+def test_writes_in_a_callers_txn_untag_and_never_tag(store, env, tmp_path):
+    _import(store, tmp_path, [A, B])
+    with env.begin(write=True) as txn:
+        # A STOP reply for an imported number, in the outbox's transaction.
+        assert store.add(A, "account:shop-1", "stop_reply", source="r", at=7, txn=txn)
+        store.add(C, "network:chain", "stop_reply", source="r", at=7, txn=txn)
+    assert not store.is_stale()
+    assert _tag(store, A) == 0 and _tag(store, C) == 0
+    # The tag said "global only": asking for the account scope alone must still block.
+    assert store.check(A, ["account:shop-1"], 10).source == "r"
+    assert store.check(A, ALL, 10).scope == "global"
+    assert store.check(C, ["network:chain"], 10).at == 7
+    with env.begin(write=True) as txn:
+        assert store.remove(B, "global", by="r", at=8, txn=txn)
+    assert B in store._filter and _tag(store, B) == 0 and store.check(B, ALL, 10) is None
+    # A removal in a caller's txn that aborts: untagged before, still excluded after.
+    txn = env.begin(write=True)
+    assert store.remove(A, "global", by="r", at=9, txn=txn)
+    txn.abort()
+    assert store.check(A, ["global"], 10).reason == "import"
+
+
+def test_own_removals_retag_or_discard(store, tmp_path):
+    _import(store, tmp_path, [A, B])
+    store.add(A, "network:chain", "api", source="x", at=3)
+    assert _tag(store, A) == 0
+    assert store.remove(A, "global", by="t", at=4)
+    # One entry left, read back in the removal's txn: tagged with it.
+    assert _tag(store, A) and store.check(A, ["global"], 5) is None
+    assert store.check(A, ALL, 5) == Entry(A, "network:chain", "api", "x", 3, None)
+    assert store.remove(B, "global", by="t", at=4)
+    assert B not in store._filter and store.check(B, ALL, 5) is None
+    assert store.check_many([A, B, C], ALL, 5) == _exact(store, [A, B, C], ALL, 5)
+
+
+def test_own_adds_tag_what_they_read_back(store):
+    store.add_many([(A, "global", "api", "x", 1), (B, "global", "api", "x", 1),
+                    (B, "network:chain", "api", "y", 2), (C, "account:new", "api", "z", 3)])
+    assert _tag(store, A) == _tag(store, A) != 0 and _tag(store, B) == 0
+    assert store._tags.entries[_tag(store, C)] == ("account:new", "api", "z", 3, None)
+    # A later add in another scope: untagged before the commit, two entries after.
+    store.add(A, "account:shop-1", "api", source="x", at=4)
+    assert _tag(store, A) == 0
+    assert store.check(A, ["account:shop-1"], 5).at == 4
+
+
+def test_expiring_entries_are_checked_against_now(store, env):
+    store.add(A, "global", "failed_number", source="op", at=100, until=1000)
+    assert _tag(store, A)
+    for fresh in (store, OptoutStore(env)):  # tagged by the write, and by a reload
+        assert _tag(fresh, A)
+        assert fresh.check(A, ["global"], 1000).until == 1000
+        assert fresh.check(A, ["global"], 1001) is None
+    # An import over an expiring entry replaces it: the old tag must not survive.
+    path = env.path() + "/../imp.csv"
+    with open(path, "w") as f:
+        f.write(A + "\n")
+    assert store.import_csv(path, "global", at=2000).imported == 1  # expired: counts as new
+    assert _tag(store, A) == 0
+    assert store.check(A, ["global"], 10**9).reason == "import"
+
+
+def test_reimport_keeps_the_first_entry_and_its_tag(store, tmp_path):
+    _import(store, tmp_path, [A, B], at=5)
+    first = _tag(store, A)
+    again = _import(store, tmp_path, [A, B, C], at=9, name="again.csv")
+    assert (again.imported, again.duplicates) == (1, 2)
+    assert _tag(store, A) == _tag(store, B) == first and _tag(store, C) not in (0, first)
+    assert store.check(A, ALL, 10).at == 5 and store.check(C, ALL, 10).at == 9
+    # Into another scope: the numbers get a second entry, their tags go.
+    _import(store, tmp_path, [A], scope="account:shop-1", name="shop.csv")
+    assert _tag(store, A) == 0 and _tag(store, B) == first
+    assert store.check(A, ["account:shop-1"], 10).scope == "account:shop-1"
+
+
+def test_a_foreign_writer_bypasses_the_tags(env, tmp_path):
+    daemon, cli = OptoutStore(env, auto_reload=False), OptoutStore(env)
+    _import(daemon, tmp_path, [A, B])
+    assert _tag(daemon, A) and _tag(daemon, B)
+    cli.add(A, "account:shop-1", "api", source="cli", at=3)
+    cli.remove(B, "global", by="cli", at=3)
+    # Stale: the tags would say "A: global only", "B: excluded"; LMDB decides.
+    assert daemon.check(A, ["account:shop-1"], 5).source == "cli"
+    assert daemon.check(B, ALL, 5) is None
+    daemon.reload()
+    assert _tag(daemon, A) == 0 and B not in daemon._filter
+    assert daemon.check(A, ["account:shop-1"], 5).source == "cli"
+
+
+def test_a_full_tag_table_leaves_numbers_untagged(env, monkeypatch):
+    import gateway.optout.store as store_mod
+
+    monkeypatch.setattr(store_mod, "MAX_TAGS", 3)
+    store = OptoutStore(env)
+    numbers = [f"+3361234{i:04d}" for i in range(10)]
+    store.add_many([(n, "global", "api", f"src{i}", i) for i, n in enumerate(numbers)])
+    assert [_tag(store, n) for n in numbers] == [1, 2, 3] + [0] * 7
+    for fresh in (store, OptoutStore(env)):
+        assert sum(1 for n in numbers if _tag(fresh, n)) == 3
+        assert [h.source for h in fresh.check_many(numbers, ALL, 0)] == [
+            f"src{i}" for i in range(10)]
+
+
+def test_a_reload_during_a_write_keeps_the_filter_stale(store, env):
+    # A reload (another thread) that reads the list before this write commits must not be
+    # taken as current afterwards: its filter lacks the write's numbers.
+    real = store._put_sorted
+
+    def racing(txn, items):
+        store.reload()
+        return real(txn, items)
+
+    store._put_sorted = racing
+    store.add(A, "global", "api", source="x", at=1)
+    with env.begin(write=True) as txn:
+        store.add(B, "global", "api", source="x", at=1, txn=txn)
+    store._put_sorted = real
+    assert store.is_stale()
+    assert [h is not None for h in store.check_many([A, B], ["global"], 2)] == [True, True]
+
+
+def test_another_write_in_between_cancels_the_tags(store):
+    # Another write taking its hold between this write's and its commit: no tags are set.
+    real = store._put_sorted
+
+    def interleaved(txn, items):
+        store._hold(own=False)
+        return real(txn, items)
+
+    store._put_sorted = interleaved
+    store.add(A, "global", "api", source="x", at=1)
+    store._put_sorted = real
+    assert A in store._filter and _tag(store, A) == 0 and not store.is_stale()
+    assert store.check(A, ALL, 2).source == "x"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_writes_match_lmdb(env, tmp_path, seed):
+    """Own writes, caller txns (committed and aborted), imports, a foreign writer and reloads
+    in random order, with the filter kept between them: every check equals the answer of a
+    store that reads LMDB alone."""
+    rng = random.Random(seed)
+    store, other = OptoutStore(env, auto_reload=False), OptoutStore(env)
+    lmdb_only = OptoutStore(env, auto_reload=False)
+    pool = [f"+336{rng.randrange(10**8):08d}" for _ in range(40)]
+    scopes = [*ALL, "account:shop-2"]
+    tagged = 0
+    for step in range(150):
+        op = rng.randrange(8)
+        n, scope = rng.choice(pool), rng.choice(scopes)
+        until = rng.choice([None, None, step + rng.randrange(5)])
+        if op == 0:
+            store.add(n, scope, rng.choice(["api", "stop_reply"]), source=f"s{step % 3}",
+                      at=step % 4, until=until)
+        elif op == 1:
+            store.remove(n, scope, by="t", at=step)
+        elif op in (2, 3):
+            txn = env.begin(write=True)
+            if rng.random() < 0.5:
+                store.add(n, scope, "stop_reply", source="r", at=step, until=until, txn=txn)
+            else:
+                store.remove(n, scope, by="r", at=step, txn=txn)
+            if op == 2:
+                txn.commit()
+            else:
+                txn.abort()
+        elif op == 4:
+            _import(store, tmp_path, rng.sample(pool, 8), scope=scope, at=step % 3,
+                    batch=rng.choice([3, 100]))
+        elif op == 5 and rng.random() < 0.3:
+            if rng.random() < 0.5:
+                other.add(n, scope, "api", source="o", at=step)
+            else:
+                other.remove(n, scope, by="o", at=step)
+        elif op == 6 and rng.random() < 0.3:
+            store.reload()
+        asked = rng.sample(scopes, rng.randrange(1, 4))
+        probe = rng.sample(pool, 20)
+        now = step + rng.choice([-3, 0, 3])
+        lmdb_only._gen = b"never current"
+        assert store.check_many(probe, asked, now) == lmdb_only.check_many(probe, asked, now)
+        tagged += sum(1 for _, t in store._filter.items() if t)
+    assert tagged > 100  # the tags were exercised, not only LMDB

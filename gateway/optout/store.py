@@ -30,13 +30,29 @@ case the caller commits and handles map growth. Reads use one short read transac
 
 The membership filter. Every instance keeps in memory the set of numbers that have *any* entry
 (a :class:`gateway._core.NumberSet`: 8 bytes a slot, at most 3/4 full; 10 million numbers take
-2**24 slots, 128 MiB, 13.4 bytes per number). It is loaded at open (and by :meth:`reload`) from
-the keys alone, in chunks of ``LOAD_CHUNK`` keys per read transaction (about 1.5 s for 10
-million), and kept up to date by this instance's own writes: numbers are added to it *before*
-the write commits (so it is always a superset of the list: an aborted write only leaves a
-harmless false positive) and removed only after a removal has committed and the number has no
-entry left in any scope. ``check_many`` asks the filter about the whole batch in one C call and
-reads LMDB only for the numbers it reports (the candidates), in its one read transaction.
+2**24 slots, 128 MiB, 13.4 bytes per number), and in each slot's spare high bits a *tag*: 0 for
+"read LMDB", ``k > 0`` for "this number has exactly one entry, the ``k``-th of the filter's tag
+table" (``(scope, reason, source, at, until)``, at most ``MAX_TAGS`` of them, shared: an import
+gives every number the same entry, so 10 million imported numbers share one tag and the table
+costs nothing per number). ``check_many`` asks the filter about the whole batch in one C call,
+which also answers the tagged numbers (the entry's scope is asked and its ``until`` not past: a
+hit; otherwise not excluded), and reads LMDB only for the untagged ones (the candidates), in its
+one read transaction.
+
+The filter is loaded at open (and by :meth:`reload`) from the entries, in chunks of
+``LOAD_CHUNK`` per read transaction: a number met once in the scan gets the tag of its entry,
+one met twice (several scopes) tag 0. That reads the values too (3.6 s for 10 million numbers
+on the README's machine, against 1.5 s for the keys alone). It is kept up to date by this
+instance's own writes, and is always a superset of the list: a written number is added (or
+untagged) *before* the write commits, so an aborted write only leaves a harmless untagged
+candidate; a removal untags before its commit and removes a number only after the commit, once
+it has no entry left in any scope. A tag ``k > 0`` is set only after a commit, for what the
+store then *knows*: a number the filter did not hold before an import (so it had no entry) has
+the import's entry alone; after :meth:`add_many` or :meth:`remove` the write transaction reads
+back its numbers' entries (what it sees is what it commits). A write in a caller's ``txn=``
+tags nothing, since the store never sees that commit. Tags set after a commit go to the filter
+the write changed only if it is still the current one (not replaced by a :meth:`reload`) and no
+other write has touched the filter in between.
 
 Staleness. Another process writing the same environment (``gateway optout import`` from the CLI
 while the daemon runs), or another ``OptoutStore`` on it, is not seen by this filter. So every
@@ -79,6 +95,7 @@ import lmdb
 import msgpack
 
 from gateway._core import NumberSet
+from gateway._core._numset import MAX_TAG
 from gateway.numbers import InvalidNumber, fast_accepts, normalize, pack, unpack
 from gateway.storage import begin_read
 
@@ -86,6 +103,7 @@ __all__ = [
     "DEFAULT_MAP_SIZE",
     "IMPORT_BATCH",
     "LOAD_CHUNK",
+    "MAX_TAGS",
     "RELOAD_QUIET_S",
     "REQUIRED_DBS",
     "Entry",
@@ -126,6 +144,9 @@ LOAD_CHUNK = 1_000_000
 RELOAD_QUIET_S = 2.0
 #: Decoded values kept by raw bytes (an import gives every number the same value).
 _DECODED_MAX = 4_096
+#: Entries of a filter's tag table, tag 0 excepted (the NumberSet's 14 spare bits). Distinct
+#: ``(scope, value)`` pairs beyond it leave their numbers untagged: read from LMDB, as before.
+MAX_TAGS = MAX_TAG
 
 _SCOPE_ID = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -249,6 +270,55 @@ def _validated(entry: Iterable[Any]) -> tuple[bytes, str, bytes, int, int | None
     return pack(number), scope, _encode(reason, at, str(source), until), at, until
 
 
+class _Tags:
+    """A filter's tag table: tag ``k > 0`` is ``entries[k]``, ``(scope, reason, source, at,
+    until)``, the one and only entry of every number the filter tags ``k``. Append-only until
+    the filter is replaced (:meth:`OptoutStore.reload` builds a new pair), so a reader that
+    holds a filter and its table may index it while a writer adds tags."""
+
+    __slots__ = ("_index", "entries")
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, str, int, int | None] | None] = [None]
+        self._index: dict[tuple[str, bytes], int] = {}
+
+    def intern(self, scope: str, raw: bytes) -> int:
+        """The tag of entries of ``scope`` whose value is ``raw``: 0 once the table is full."""
+        tag = self._index.get((scope, raw))
+        if tag is None:
+            if len(self.entries) > MAX_TAGS:
+                return 0
+            reason, at, source, until = msgpack.unpackb(raw)
+            tag = len(self.entries)
+            self.entries.append((scope, reason, source, at, until))
+            self._index[(scope, raw)] = tag
+        return tag
+
+    def permanent_in(self, scope: str) -> bytes:
+        """``keep`` for :meth:`NumberSet.mark_keys`: the tags of permanent entries of
+        ``scope``, which an import into ``scope`` leaves as they are (it keeps first entries,
+        and replaces only expiring ones)."""
+        return bytes(e is not None and e[0] == scope and e[4] is None for e in self.entries)
+
+
+@dataclass(slots=True)
+class _Hold:
+    """One write's hold on the membership filter, taken in its write transaction before it
+    changes the filter (:meth:`OptoutStore._hold`)."""
+
+    #: The filter (and its tag table) the write changes before its commit.
+    filter: NumberSet
+    tags: _Tags
+    #: The store's write count when the hold was taken: if another write took one since,
+    #: ``done`` is skipped (it may have changed numbers this write's knowledge is about).
+    epoch: int
+    #: The store commits the transaction (False: a caller's ``txn=``, whose commit it never sees).
+    own: bool
+    #: What the write knows once committed (tags to set, numbers to discard), run by
+    #: :meth:`OptoutStore._advance` under the lock, only if this filter is still current.
+    done: Callable[[], object] | None = None
+
+
 class OptoutStore:
     """The exclusion list. One instance per process, shared by threads for reads; writes
     should come from one thread at a time (the daemon's writer), as LMDB serialises them.
@@ -275,6 +345,8 @@ class OptoutStore:
         # under the lock (reload, commits); readers only compare.
         self._lock = threading.Lock()
         self._filter = NumberSet()
+        self._tags = _Tags()
+        self._epoch = 0                     # holds taken by writes (see _Hold)
         self._gen: bytes | None = None
         self._expect: bytes | None = None   # written in a caller's txn, not yet seen committed
         self._stale_gen: bytes | None = None
@@ -284,19 +356,29 @@ class OptoutStore:
     # ---- the filter -----------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Rebuild the membership filter from the keys in LMDB (chunked read transactions),
-        and make it current. Safe to call from a worker thread while others check."""
-        fresh = NumberSet()
+        """Rebuild the membership filter and its tags from the entries in LMDB (chunked read
+        transactions), and make it current. Safe to call from a worker thread while others
+        check: the new filter replaces the old one only once complete."""
+        fresh, tags = NumberSet(), _Tags()
         with begin_read(self._env) as txn:
             gen = self._generation(txn)
             fresh.reserve(txn.stat(self._entries)["entries"])  # >= distinct numbers
         after: bytes | None = None
         while True:
             with self._env.begin(db=self._entries) as txn:
+
+                def intern(suffix: bytes, raw: bytes, txn: lmdb.Transaction = txn) -> int:
+                    if len(suffix) != _SCOPE_ID.size:
+                        return 0
+                    name = self._known_name(txn, _SCOPE_ID.unpack(suffix)[0])
+                    return 0 if name is None else tags.intern(name, raw)
+
                 cur = txn.cursor()
                 ok = cur.set_range(after) if after is not None else cur.first()
                 if ok:
-                    fresh.add_keys(islice(cur.iternext(values=False), LOAD_CHUNK))
+                    # A number met once in the whole scan has one entry: tagged. One met
+                    # again (other scopes, next chunk included) is untagged.
+                    fresh.load(islice(cur.iternext(), LOAD_CHUNK), intern)
                     ok = cur.next()  # on the last key read: step to the first unread one
                     after = cur.key() if ok else None
             if not ok:
@@ -304,7 +386,7 @@ class OptoutStore:
         # Writes that committed while the chunks were read may be missing: the generation read
         # before them then differs from the file's, and the next check sees it stale.
         with self._lock:
-            self._filter = fresh
+            self._filter, self._tags = fresh, tags
             self._gen = gen
             self._expect = None
             self._stale_gen = None
@@ -314,17 +396,24 @@ class OptoutStore:
         was loaded: :meth:`check_many` is then exact but slower until :meth:`reload`."""
         with self._env.begin(db=self._meta) as txn:
             gen = self._generation(txn)
-        return not self._current(gen)
+        return self._current(gen) is None
 
     def _generation(self, txn: lmdb.Transaction) -> bytes:
         raw = txn.get(_M_GENERATION, db=self._meta)
         return _NO_GENERATION if raw is None else raw
 
-    def _current(self, gen: bytes) -> bool:
+    def _current(self, gen: bytes) -> tuple[NumberSet, _Tags] | None:
+        """The filter and its tags if they reflect generation ``gen``, else None."""
         with self._lock:
             if gen == self._expect and self._gen is not None:
                 self._gen, self._expect = gen, None  # the caller's txn committed
-            return gen == self._gen
+            return (self._filter, self._tags) if gen == self._gen else None
+
+    def _hold(self, own: bool) -> _Hold:
+        """Taken by every write in its write transaction, before it changes the filter."""
+        with self._lock:
+            self._epoch += 1
+            return _Hold(self._filter, self._tags, self._epoch, own)
 
     def _bump(self, txn: lmdb.Transaction) -> tuple[bytes, bytes]:
         """A new generation in this write txn: ``(old, new)``."""
@@ -334,31 +423,41 @@ class OptoutStore:
         txn.put(_M_GENERATION, new, db=self._meta)
         return old, new
 
-    def _advance(self, old: bytes, new: bytes, committed: bool) -> None:
+    def _advance(self, old: bytes, new: bytes, hold: _Hold, committed: bool) -> None:
         """After a write of this instance from ``old`` to ``new``: the filter (already given
-        the write's numbers) stays current if it was current before."""
+        the write's numbers, untagged) stays current if it was current before and is still
+        the one the write changed (a reload in between decides by its own generation). Then
+        ``hold.done`` sets what the committed write knows, unless another write has taken a
+        hold since this one's (it may have changed the same numbers)."""
         with self._lock:
+            if hold.filter is not self._filter:
+                return
             if old == self._expect and self._gen is not None:
                 self._gen, self._expect = old, None  # an earlier caller txn was committed
-            if old == self._gen:
-                if committed:
-                    self._gen = new
-                else:
-                    self._expect = new
+            if old != self._gen:
+                return
+            if not committed:
+                self._expect = new
+                return
+            self._gen = new
+            if hold.done is not None and hold.epoch == self._epoch:
+                hold.done()
 
     # ---- write path -----------------------------------------------------------------------
 
-    def _write(self, fn: Callable[[lmdb.Transaction, dict[str, int]], Any]) -> Any:
+    def _write(self, fn: Callable[[lmdb.Transaction, dict[str, int], _Hold], Any]) -> Any:
         """Run ``fn`` in one write txn, growing the map and retrying on MapFullError.
 
         ``fn`` gets a dict for the scope ids it assigns; they reach the cache only after the
-        commit, so an aborted txn cannot leave ids in memory that the file does not have.
+        commit, so an aborted txn cannot leave ids in memory that the file does not have. It
+        also gets the write's hold on the filter (every attempt takes a new one).
         """
         while True:
             pending: dict[str, int] = {}
             try:
                 with self._env.begin(write=True) as txn:
-                    result = fn(txn, pending)
+                    hold = self._hold(own=True)
+                    result = fn(txn, pending, hold)
                     old, new = self._bump(txn)
             except lmdb.MapFullError:
                 self._grow()
@@ -375,7 +474,7 @@ class OptoutStore:
             for name, sid in pending.items():
                 self._ids[name] = sid
                 self._names[sid] = name
-            self._advance(old, new, committed=True)
+            self._advance(old, new, hold, committed=True)
             return result
 
     def _grow(self) -> None:
@@ -383,11 +482,13 @@ class OptoutStore:
         self._env.set_mapsize(size * 2)
 
     def _run(self, txn: lmdb.Transaction | None,
-             fn: Callable[[lmdb.Transaction, dict[str, int]], Any]) -> Any:
+             fn: Callable[[lmdb.Transaction, dict[str, int], _Hold], Any]) -> Any:
         if txn is None:
             return self._write(fn)
-        result = fn(txn, {})  # the caller's txn: its commit is not ours, so cache nothing
-        self._advance(*self._bump(txn), committed=False)
+        # The caller's txn: its commit is not ours, so cache nothing and tag nothing.
+        hold = self._hold(own=False)
+        result = fn(txn, {}, hold)
+        self._advance(*self._bump(txn), hold, committed=False)
         return result
 
     def _assign_id(self, txn: lmdb.Transaction, scope: str, pending: dict[str, int]) -> int:
@@ -423,9 +524,8 @@ class OptoutStore:
         One ``putmulti`` (a C loop, keys built on the fly) inserts the new keys in cursor
         order. Only if some keys existed does a second pass look at them, to apply
         :meth:`_put_sorted`'s rule (a permanent entry replaces an expiring one; an expired one
-        counts as new).
+        counts as new). The caller has put the numbers in the filter.
         """
-        self._filter.add_keys(prefixes)  # before the commit: the filter stays a superset
         cur = txn.cursor(db=self._entries)
         consumed, added = cur.putmulti(((p + suffix, value) for p in prefixes), overwrite=False)
         new, dup = added, consumed - added
@@ -483,14 +583,50 @@ class OptoutStore:
         """
         rows = [_validated(e) for e in entries]
 
-        def fn(t: lmdb.Transaction, pending: dict[str, int]) -> int:
+        def fn(t: lmdb.Transaction, pending: dict[str, int], hold: _Hold) -> int:
             items = [(p + _SCOPE_ID.pack(self._assign_id(t, scope, pending)), value, at, until)
                      for p, scope, value, at, until in rows]
             items.sort(key=lambda item: item[0])
-            self._filter.add_keys([item[0] for item in items])  # before the commit (superset)
-            return self._put_sorted(t, items)[0]
+            # Before the commit: in the filter (a superset), untagged (read from LMDB).
+            hold.filter.add_keys([item[0] for item in items])
+            new = self._put_sorted(t, items)[0]
+            if hold.own:
+                # What this txn sees is what it commits: the numbers left with one entry.
+                single = self._single_entries(t, {item[0][:8] for item in items}, pending)
+                if single:
+                    hold.done = lambda: self._tag_singles(hold, single)
+            return new
 
         return self._run(txn, fn) if rows else 0
+
+    def _single_entries(self, txn: lmdb.Transaction, prefixes: Iterable[bytes],
+                        pending: dict[str, int]) -> list[tuple[bytes, str, bytes]]:
+        """``(prefix, scope, raw value)`` of the numbers that have exactly one entry, read in
+        ``txn`` (a write txn: scope names it assigned come from ``pending``, none is cached)."""
+        names = {sid: name for name, sid in pending.items()}
+        cur = txn.cursor(db=self._entries)
+        out: list[tuple[bytes, str, bytes]] = []
+        for p in sorted(prefixes):
+            if not cur.set_range(p):
+                break
+            k = cur.key()
+            if k[:8] != p:
+                continue
+            raw = cur.value()
+            if cur.next() and cur.key()[:8] == p:
+                continue  # two entries or more
+            sid = _SCOPE_ID.unpack_from(k, 8)[0]
+            name = names.get(sid) or self._known_name(txn, sid, cache=False)
+            if name is not None:
+                out.append((p, name, raw))
+        return out
+
+    @staticmethod
+    def _tag_singles(hold: _Hold, single: list[tuple[bytes, str, bytes]]) -> None:
+        for p, scope, raw in single:
+            tag = hold.tags.intern(scope, raw)
+            if tag:
+                hold.filter.tag_keys([p], tag)
 
     def add(self, number: str, scope: str, reason: str, *, source: str, at: float,
             until: float | None = None, txn: lmdb.Transaction | None = None) -> bool:
@@ -505,7 +641,7 @@ class OptoutStore:
         parse_scope(scope)
         prefix = pack(number)
 
-        def fn(t: lmdb.Transaction, pending: dict[str, int]) -> bool:
+        def fn(t: lmdb.Transaction, pending: dict[str, int], hold: _Hold) -> bool:
             sid = self._lookup_id(t, scope, cache=False)
             if sid is None:
                 return False
@@ -513,6 +649,7 @@ class OptoutStore:
             raw = t.get(key, db=self._entries)
             if raw is None:
                 return False
+            hold.filter.set_tag(number, 0)  # before the commit: read from LMDB again
             t.delete(key, db=self._entries)
             self._bump_counts(t, {sid: -1})
             seq_raw = t.get(_M_HISTORY_SEQ, db=self._meta)
@@ -521,15 +658,19 @@ class OptoutStore:
             t.put(prefix + _U64.pack(seq),
                   msgpack.packb([scope, "remove", by, int(at), msgpack.unpackb(raw)]),
                   db=self._history)
-            cur = t.cursor(db=self._entries)
-            return 2 if cur.set_range(prefix) and cur.key()[:8] == prefix else 1
+            if hold.own:
+                # Once committed: no scope left, the number leaves the filter; one left, it is
+                # tagged with it. (In a caller's txn the number stays in the filter, untagged:
+                # a false positive costs one lookup, a false negative a send.)
+                single = self._single_entries(t, [prefix], pending)
+                cur = t.cursor(db=self._entries)
+                if single:
+                    hold.done = lambda: self._tag_singles(hold, single)
+                elif not (cur.set_range(prefix) and cur.key()[:8] == prefix):
+                    hold.done = lambda: hold.filter.discard(number)
+            return True
 
-        removed = self._run(txn, fn)
-        if removed == 1 and txn is None:
-            # Committed, and no scope of the number is left. (In a caller's txn the number
-            # stays in the filter: a false positive costs one lookup, a false negative a send.)
-            self._filter.discard(number)
-        return bool(removed)
+        return self._run(txn, fn)
 
     # ---- read path ------------------------------------------------------------------------
 
@@ -545,15 +686,22 @@ class OptoutStore:
                 self._names[sid] = scope
         return sid
 
-    def _name(self, txn: lmdb.Transaction, sid: int) -> str:
+    def _known_name(self, txn: lmdb.Transaction, sid: int, *, cache: bool = True
+                    ) -> str | None:
         name = self._names.get(sid)
         if name is None:
             raw = txn.get(_M_SCOPE_ID + _SCOPE_ID.pack(sid), db=self._meta)
-            name = raw.decode() if raw is not None else f"scope#{sid}"
-            if raw is not None:
+            if raw is None:
+                return None
+            name = raw.decode()
+            if cache:  # committed data (read txn): safe to remember, ids are never reused
                 self._names[sid] = name
                 self._ids[name] = sid
         return name
+
+    def _name(self, txn: lmdb.Transaction, sid: int) -> str:
+        name = self._known_name(txn, sid)
+        return f"scope#{sid}" if name is None else name
 
     def check_many(self, numbers: Sequence[str], scopes: Sequence[str],
                    now: float) -> list[Hit | None]:
@@ -564,10 +712,12 @@ class OptoutStore:
         ``until`` is before ``now`` do not count. Numbers must be normalised E.164 (as intake
         produces them; a malformed one raises ValueError) or their ints.
 
-        The membership filter answers the batch in one C call and LMDB is read only for its
-        candidates: one ``getmulti`` per scope asked, widest first, over the candidates not
-        yet decided. If the list changed since the filter was loaded (another process wrote:
-        see the module docstring), every number is looked up instead, and with
+        The membership filter answers the batch in one C call: numbers it does not hold are
+        not on the list; a number it tags has exactly the one entry of the tag's table, so it
+        is decided in memory (its scope asked, its ``until`` not past); LMDB is read only for
+        the untagged candidates: one ``getmulti`` per scope asked, widest first, over the
+        candidates not yet decided. If the list changed since the filter was loaded (another
+        process wrote: see the module docstring), every number is looked up instead, and with
         ``auto_reload`` the filter is rebuilt once the other writer has been quiet for
         ``RELOAD_QUIET_S`` seconds of ``now``.
         """
@@ -576,9 +726,20 @@ class OptoutStore:
         with begin_read(self._env) as txn:
             gen = self._generation(txn)
             current = self._current(gen)
-            if current:
-                # After _current: the filter holds every number of generation ``gen``.
-                positions, prefixes = self._filter.find_keys(numbers)
+            if current is not None:
+                # The filter holds every number of generation ``gen``, and its tags are right.
+                filt, tags = current
+                entries, asked = tags.entries, set(scopes)
+
+                def row(tag: int) -> tuple[str, str, str, int, int | None] | None:
+                    # The number's one entry blocks it if its scope is asked and not expired.
+                    rest = entries[tag]  # (scope, reason, source, at, until)
+                    if rest is None or rest[0] not in asked or (
+                            rest[4] is not None and rest[4] < now):
+                        return None
+                    return rest
+
+                positions, prefixes = filt.answer(numbers, row, out, Entry)
             else:
                 positions = list(range(len(numbers)))
                 try:
@@ -588,7 +749,7 @@ class OptoutStore:
             if positions:
                 self._lookup(txn, numbers, positions=positions, prefixes=prefixes,
                              ranked=ranked, now=now, out=out)
-        if not current and self._auto_reload:
+        if current is None and self._auto_reload:
             self._maybe_reload(gen, now)
         return out
 
@@ -771,12 +932,26 @@ class OptoutStore:
         pending: list[bytes] = []
 
         def flush() -> None:
-            def fn(t: lmdb.Transaction, assigned: dict[str, int]) -> tuple[int, int]:
+            def fn(t: lmdb.Transaction, assigned: dict[str, int], hold: _Hold
+                   ) -> tuple[int, int]:
                 sid = self._assign_id(t, scope, assigned)
                 suffix = _SCOPE_ID.pack(sid)
                 pending.sort()  # 8-byte big-endian: number order is cursor order
-                return self._put_one_value(t, pending, suffix=suffix, value=value,
-                                           at=stamp, sid=sid)
+                # Before the commit: every number in the filter (a superset), untagged unless
+                # its tag is a permanent entry of this scope (which the import keeps as is).
+                # Marked 1: not in the filter, which holds every number of the list this txn
+                # sees (checked by _advance), so once committed its only entry is ``value``.
+                marks = hold.filter.mark_keys(pending, hold.tags.permanent_in(scope))
+                result = self._put_one_value(t, pending, suffix=suffix, value=value,
+                                             at=stamp, sid=sid)
+
+                def done() -> None:
+                    tag = hold.tags.intern(scope, value)
+                    if tag:
+                        hold.filter.tag_keys(pending, tag, marks)
+
+                hold.done = done
+                return result
 
             if pending:
                 new, dup = self._write(fn)
