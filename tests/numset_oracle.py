@@ -118,21 +118,22 @@ class NumberSet:
         return tagged
 
     def load(self, items: Iterable[tuple[bytes, bytes]],
-             intern: Callable[[bytes, bytes], int]) -> int:
-        # Plainly: count each number's entries; one entry (and not already here) -> a tag.
-        pairs = [(packed(k), bytes(k[8:]), bytes(v)) for k, v in items]
-        seen: dict[int, int] = {}
-        for n, _, _ in pairs:
-            seen[n] = seen.get(n, 0) + 1
+             intern: Callable[[tuple[tuple[bytes, bytes], ...]], int]) -> int:
+        # Plainly: the runs of consecutive pairs of one number; a number's first run is
+        # tagged if the number was not here, anything else is untagged.
+        runs: list[tuple[int, list[tuple[bytes, bytes]]]] = []
+        for k, v in items:
+            n = packed(k)
+            if runs and runs[-1][0] == n:
+                runs[-1][1].append((bytes(k[8:]), bytes(v)))
+            else:
+                runs.append((n, [(bytes(k[8:]), bytes(v))]))
         added = 0
-        for n, suffix, value in pairs:
+        for n, run in runs:
             if n in self._tags:
                 self._tags[n] = 0
-            elif seen[n] == 1:
-                self._tags[n] = tag(intern(suffix, value))
-                added += 1
             else:
-                self._tags[n] = 0
+                self._tags[n] = tag(intern(tuple(run)))
                 added += 1
         return added
 

@@ -382,6 +382,11 @@ def _tag(store, number):
     return store._filter.tag_of(number)
 
 
+def _entries_of(store, number):
+    """The entries a number's tag stands for, as (scope, reason, source, at, until)."""
+    return store._tags.entries[_tag(store, number)]
+
+
 def _no_lmdb_reads(store, monkeypatch):
     """Record the numbers check_many looks up in LMDB."""
     looked: list[str] = []
@@ -420,33 +425,44 @@ def test_an_import_tags_its_numbers_and_hits_read_no_lmdb(store, tmp_path, monke
     assert store.check_many(probe, ALL, 10) == _exact(store, probe, ALL, 10)
 
 
-def test_reload_tags_numbers_with_one_entry(store, env, tmp_path, monkeypatch):
+def test_reload_tags_numbers_by_their_entries(store, env, monkeypatch):
     store.add_many([(A, "global", "import", "f", 1), (B, "global", "import", "f", 1),
-                    (B, "account:shop-1", "api", "x", 2), (C, "network:chain", "api", "y", 3)])
+                    (B, "account:shop-1", "api", "x", 2), (C, "network:chain", "api", "y", 3),
+                    ("+33612345601", "global", "import", "f", 1),
+                    ("+33612345601", "account:shop-1", "api", "x", 2)])
     fresh = OptoutStore(env)
-    assert _tag(fresh, A) and _tag(fresh, B) == 0 and _tag(fresh, C)
-    assert _tag(fresh, A) != _tag(fresh, C)
+    assert len({_tag(fresh, n) for n in (A, B, C)}) == 3 and _tag(fresh, A)
+    assert _tag(fresh, B) == _tag(fresh, "+33612345601")  # the same entries, one tag
+    assert _entries_of(fresh, B) == (("global", "import", "f", 1, None),
+                                     ("account:shop-1", "api", "x", 2, None))
     looked = _no_lmdb_reads(fresh, monkeypatch)
     assert [h and h.scope for h in fresh.check_many([A, B, C], ALL, 5)] == [
         "global", "global", "network:chain"]
     assert [h and h.scope for h in fresh.check_many([A, B, C], ["account:shop-1"], 5)] == [
         None, "account:shop-1", None]
-    assert looked == [B, B]
+    assert fresh.check(B, ["account:shop-1", "account:other", "network:chain"], 5) == Entry(
+        B, "account:shop-1", "api", "x", 2, None)
+    assert looked == []
 
 
 def test_reload_across_chunks_untags_a_number_split_by_a_chunk(env, monkeypatch):
     import gateway.optout.store as store_mod
 
     writer = OptoutStore(env)
-    rows = [(f"+3361234{i:04d}", s, "api", "x", i) for i in range(50) for s in ALL[:1 + i % 3]]
+    scopes = ["global", "network:chain", "account:shop-1"]  # key order: scope ids 0, 1, 2
+    rows = [(f"+3361234{i:04d}", sc, "api", "x", i) for i in range(50)
+            for sc in scopes[:1 + i % 3]]
     writer.add_many(rows)
     monkeypatch.setattr(store_mod, "LOAD_CHUNK", 7)  # numbers' entries split across chunks
     fresh = OptoutStore(env)
-    for i in range(50):
-        assert (_tag(fresh, f"+3361234{i:04d}") != 0) == (i % 3 == 0)
+    chunk_of: dict[str, set[int]] = {}
+    for position, (number, *_) in enumerate(rows):  # rows are in key order
+        chunk_of.setdefault(number, set()).add(position // 7)
+    split = {n for n, chunks in chunk_of.items() if len(chunks) > 1}
+    assert split and all((_tag(fresh, n) == 0) == (n in split) for n in chunk_of)
     probe = [f"+3361234{i:04d}" for i in range(60)]
-    for scopes in (ALL, ["global"], ["account:shop-1"], ["network:chain"]):
-        assert fresh.check_many(probe, scopes, 100) == _exact(fresh, probe, scopes, 100)
+    for asked in (ALL, ["global"], ["account:shop-1"], ["network:chain"]):
+        assert fresh.check_many(probe, asked, 100) == _exact(fresh, probe, asked, 100)
 
 
 def test_an_aborted_write_leaves_an_untagged_candidate(store, env, tmp_path):
@@ -495,10 +511,12 @@ def test_writes_in_a_callers_txn_untag_and_never_tag(store, env, tmp_path):
 def test_own_removals_retag_or_discard(store, tmp_path):
     _import(store, tmp_path, [A, B])
     store.add(A, "network:chain", "api", source="x", at=3)
-    assert _tag(store, A) == 0
+    assert _entries_of(store, A) == (("global", "import", "bench", 5, None),
+                                     ("network:chain", "api", "x", 3, None))
     assert store.remove(A, "global", by="t", at=4)
     # One entry left, read back in the removal's txn: tagged with it.
-    assert _tag(store, A) and store.check(A, ["global"], 5) is None
+    assert _entries_of(store, A) == (("network:chain", "api", "x", 3, None),)
+    assert store.check(A, ["global"], 5) is None
     assert store.check(A, ALL, 5) == Entry(A, "network:chain", "api", "x", 3, None)
     assert store.remove(B, "global", by="t", at=4)
     assert B not in store._filter and store.check(B, ALL, 5) is None
@@ -508,12 +526,15 @@ def test_own_removals_retag_or_discard(store, tmp_path):
 def test_own_adds_tag_what_they_read_back(store):
     store.add_many([(A, "global", "api", "x", 1), (B, "global", "api", "x", 1),
                     (B, "network:chain", "api", "y", 2), (C, "account:new", "api", "z", 3)])
-    assert _tag(store, A) == _tag(store, A) != 0 and _tag(store, B) == 0
-    assert store._tags.entries[_tag(store, C)] == ("account:new", "api", "z", 3, None)
-    # A later add in another scope: untagged before the commit, two entries after.
+    assert _entries_of(store, A) == (("global", "api", "x", 1, None),)
+    assert _entries_of(store, B) == (("global", "api", "x", 1, None),
+                                     ("network:chain", "api", "y", 2, None))
+    assert _entries_of(store, C) == (("account:new", "api", "z", 3, None),)
+    # A later add in another scope: read back with both entries.
     store.add(A, "account:shop-1", "api", source="x", at=4)
-    assert _tag(store, A) == 0
+    assert len(_entries_of(store, A)) == 2
     assert store.check(A, ["account:shop-1"], 5).at == 4
+    assert store.check(A, ["account:shop-1", "global"], 5).scope == "global"
 
 
 def test_expiring_entries_are_checked_against_now(store, env):
@@ -555,7 +576,7 @@ def test_a_foreign_writer_bypasses_the_tags(env, tmp_path):
     assert daemon.check(A, ["account:shop-1"], 5).source == "cli"
     assert daemon.check(B, ALL, 5) is None
     daemon.reload()
-    assert _tag(daemon, A) == 0 and B not in daemon._filter
+    assert len(_entries_of(daemon, A)) == 2 and B not in daemon._filter
     assert daemon.check(A, ["account:shop-1"], 5).source == "cli"
 
 
@@ -653,3 +674,29 @@ def test_random_writes_match_lmdb(env, tmp_path, seed):
         assert store.check_many(probe, asked, now) == lmdb_only.check_many(probe, asked, now)
         tagged += sum(1 for _, t in store._filter.items() if t)
     assert tagged > 100  # the tags were exercised, not only LMDB
+
+
+def test_a_tagged_number_with_several_entries_keeps_the_precedence(store, env):
+    store.add_many([(A, "global", "failed_number", "op", 100, 1000),
+                    (A, "account:b", "api", "b", 101), (A, "account:a", "api", "a", 102),
+                    (A, "network:chain", "api", "n", 103, 1500)])
+    for fresh in (store, OptoutStore(env)):
+        assert len(_entries_of(fresh, A)) == 4
+        assert fresh.check(A, ALL, 900).scope == "global"
+        assert fresh.check(A, ALL, 1200).scope == "network:chain"  # global expired
+        assert fresh.check(A, ["account:b", "account:a"], 2000).source == "b"  # order given
+        assert fresh.check(A, ["account:a", "account:b", "global"], 2000).source == "a"
+        assert fresh.check(A, ["global", "network:chain"], 2000) is None
+        for now in (900, 1200, 2000):
+            for asked in (ALL, ["account:b", "account:a"], ["account:a", "account:b"]):
+                assert fresh.check_many([A], asked, now) == _exact(fresh, [A], asked, now)
+
+
+def test_an_entry_of_a_scope_without_a_name_is_not_tagged(store, env):
+    store.add_many([(A, "account:shop-1", "api", "x", 1), (B, "global", "api", "x", 1)])
+    with env.begin(write=True) as txn:  # a damaged meta DB: the id -> name record is gone
+        sid = txn.get(b"scope:account:shop-1", db=store._meta)
+        assert txn.delete(b"scopeid:" + sid, db=store._meta)
+    fresh = OptoutStore(env)
+    assert _tag(fresh, A) == 0 and _tag(fresh, B)
+    assert fresh.check(A, ["account:shop-1"], 2).source == "x"

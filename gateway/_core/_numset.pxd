@@ -3,6 +3,11 @@
 
 from libc.stdint cimport uint64_t
 
+cdef class _LastSingle:
+    cdef bytes suffix, value
+    cdef uint64_t tag
+
+
 cdef class NumberSet:
     # Open addressing, linear probing; 0 marks an empty slot. A slot is the number in its low
     # NUMBER_BITS (50) bits and its tag in the 14 bits above.
@@ -17,3 +22,5 @@ cdef class NumberSet:
     cdef bint _has(self, uint64_t key) noexcept
     cdef int _add(self, uint64_t key) except -1
     cdef bint _discard(self, uint64_t key) noexcept
+    cdef int _close_run(self, uint64_t key, bytes k, bytes v, list extra, object intern,
+                        _LastSingle last) except -1

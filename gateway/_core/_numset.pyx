@@ -9,7 +9,7 @@ leading zero, so every number is in ``[10, 10**15)`` and 0 can mark an empty slo
 Tags. ``10**15 < 2**50``, so a number takes the low ``NUMBER_BITS`` (50) bits of its slot and the
 14 high bits are free: they hold the number's *tag*, ``0`` to ``MAX_TAG`` (16,383). The set gives
 tags no meaning; the opt-out store uses 0 for "has some entry: read LMDB" and ``k > 0`` for "has
-exactly the entry number ``k`` of my table". Adding a number that is already there clears its
+exactly the entries number ``k`` of my table". Adding a number that is already there clears its
 tag (an added number is a candidate again); :meth:`NumberSet.set_tag`, :meth:`tag_keys` and
 :meth:`load` set tags; :meth:`find_tagged` reports them.
 
@@ -149,6 +149,11 @@ cdef inline uint64_t _tag(object tag) except? 0xffffffffffffffff:
     if not 0 <= tag <= MAX_TAG:
         raise ValueError(f"a tag is 0 to {MAX_TAG}, not {tag}")
     return <uint64_t>tag
+
+
+cdef class _LastSingle:
+    """The last one-pair run :meth:`NumberSet.load` interned, and its tag (declared in the
+    .pxd)."""
 
 
 cdef class NumberSet:
@@ -356,45 +361,70 @@ cdef class NumberSet:
 
     def load(self, items, intern) -> int:
         """Add the numbers of ``(key, value)`` pairs (packed keys as for :meth:`add_keys`:
-        the LMDB items of the opt-out DB, straight from a cursor), tagged: a number met once
-        gets the tag ``intern(key[8:], value)`` (an int, 0 to ``MAX_TAG``), a number met twice
-        or already in the set gets 0. So after loading every entry of a fresh set, a number
-        keeps a tag only if it has exactly one entry, in any order of the pairs. ``intern`` is
-        called only when ``(key[8:], value)`` differs from the previous call's (an import gives
-        every number the same value); how many numbers were new."""
-        cdef Py_ssize_t added = 0, j, klen
-        cdef uint64_t key, t = 0
-        cdef bytes k, v, last_suffix = None, last_value = None
-        cdef const char *kp
+        the LMDB items of the opt-out DB, straight from a cursor), tagged by their *runs*: the
+        consecutive pairs of one number (in key order, all its entries). A run gets the tag
+        ``intern(run)``, ``run`` being the tuple of its ``(key[8:], value)`` pairs, and
+        ``intern`` returning an int, 0 to ``MAX_TAG``; a number met in a second run, or already
+        in the set, gets 0. So a number keeps a tag only if all its entries came in one run,
+        whatever the order of the pairs. ``intern`` is not called for a one-pair run equal to
+        the previous one-pair run interned (an import gives every number the same value).
+        How many numbers were new."""
+        cdef Py_ssize_t added = 0
+        cdef uint64_t key, run_key = 0
+        cdef bytes k, v, run_k = None, run_v = None
+        cdef list extra = None
+        cdef _LastSingle last = _LastSingle()
         for pair in items:
             raw_key, raw_value = pair
             k = raw_key if type(raw_key) is bytes else bytes(raw_key)
+            v = raw_value if type(raw_value) is bytes else bytes(raw_value)
             key = _packed(k)
+            if key == run_key:
+                if extra is None:
+                    extra = []
+                extra.append((k[8:], v))
+                continue
+            if run_key:
+                added += self._close_run(run_key, run_k, run_v, extra, intern, last)
+            run_key, run_k, run_v, extra = key, k, v, None
+        if run_key:
+            added += self._close_run(run_key, run_k, run_v, extra, intern, last)
+        return added
+
+    cdef int _close_run(self, uint64_t key, bytes k, bytes v, list extra, object intern,
+                        _LastSingle last) except -1:
+        """:meth:`load` of one run; 1 if its number was new."""
+        cdef uint64_t t
+        cdef Py_ssize_t j
+        cdef const char *kp = PyBytes_AS_STRING(k) + 8
+        cdef Py_ssize_t klen = PyBytes_GET_SIZE(k) - 8
+        self._grow_for_one()
+        j = self._probe(key)
+        if self._slots[j]:
+            self._slots[j] = key  # met before: untagged
+            return 0
+        if extra is None and last.suffix is not None \
+                and klen == PyBytes_GET_SIZE(last.suffix) \
+                and PyBytes_GET_SIZE(v) == PyBytes_GET_SIZE(last.value) \
+                and memcmp(kp, PyBytes_AS_STRING(last.suffix), <size_t>klen) == 0 \
+                and memcmp(PyBytes_AS_STRING(v), PyBytes_AS_STRING(last.value),
+                           <size_t>PyBytes_GET_SIZE(v)) == 0:
+            t = last.tag
+        else:
+            run = ((PyBytes_FromStringAndSize(kp, klen), v),)
+            if extra is None:
+                t = _tag(intern(run))
+                last.suffix, last.value, last.tag = run[0][0], v, t
+            else:
+                t = _tag(intern(run + tuple(extra)))
             self._grow_for_one()
-            j = self._probe(key)
+            j = self._probe(key)  # intern() may have changed the set
             if self._slots[j]:
                 self._slots[j] = key
-                continue
-            v = raw_value if type(raw_value) is bytes else bytes(raw_value)
-            kp = PyBytes_AS_STRING(k) + 8
-            klen = PyBytes_GET_SIZE(k) - 8
-            if (last_suffix is None or klen != PyBytes_GET_SIZE(last_suffix)
-                    or PyBytes_GET_SIZE(v) != PyBytes_GET_SIZE(last_value)
-                    or memcmp(kp, PyBytes_AS_STRING(last_suffix), <size_t>klen) != 0
-                    or memcmp(PyBytes_AS_STRING(v), PyBytes_AS_STRING(last_value),
-                              <size_t>PyBytes_GET_SIZE(v)) != 0):
-                last_suffix = PyBytes_FromStringAndSize(kp, klen)
-                last_value = v
-                t = _tag(intern(last_suffix, v))
-                self._grow_for_one()
-                j = self._probe(key)  # intern() may have changed the set
-                if self._slots[j]:
-                    self._slots[j] = key
-                    continue
-            self._slots[j] = key | (t << _SHIFT)
-            self._count += 1
-            added += 1
-        return added
+                return 0
+        self._slots[j] = key | (t << _SHIFT)
+        self._count += 1
+        return 1
 
     def find(self, numbers) -> list:
         """Positions in ``numbers`` (a list or tuple of E.164 str or int) of the numbers in

@@ -31,28 +31,29 @@ case the caller commits and handles map growth. Reads use one short read transac
 The membership filter. Every instance keeps in memory the set of numbers that have *any* entry
 (a :class:`gateway._core.NumberSet`: 8 bytes a slot, at most 3/4 full; 10 million numbers take
 2**24 slots, 128 MiB, 13.4 bytes per number), and in each slot's spare high bits a *tag*: 0 for
-"read LMDB", ``k > 0`` for "this number has exactly one entry, the ``k``-th of the filter's tag
-table" (``(scope, reason, source, at, until)``, at most ``MAX_TAGS`` of them, shared: an import
-gives every number the same entry, so 10 million imported numbers share one tag and the table
-costs nothing per number). ``check_many`` asks the filter about the whole batch in one C call,
-which also answers the tagged numbers (the entry's scope is asked and its ``until`` not past: a
-hit; otherwise not excluded), and reads LMDB only for the untagged ones (the candidates), in its
-one read transaction.
+"read LMDB", ``k > 0`` for "this number has exactly the entries of the ``k``-th set of the
+filter's tag table" (each ``(scope, reason, source, at, until)``; at most ``MAX_TAGS`` sets,
+shared: an import gives every number the same entry, so 10 million imported numbers share one
+tag, and the table costs nothing per number). ``check_many`` asks the filter about the whole
+batch in one C call, which also answers the tagged numbers (each distinct tag of the batch is
+decided once, with the precedence and expiry rules applied to its set), and reads LMDB only for
+the untagged ones (the candidates), in its one read transaction.
 
 The filter is loaded at open (and by :meth:`reload`) from the entries, in chunks of
-``LOAD_CHUNK`` per read transaction: a number met once in the scan gets the tag of its entry,
-one met twice (several scopes) tag 0. That reads the values too (3.6 s for 10 million numbers
-on the README's machine, against 1.5 s for the keys alone). It is kept up to date by this
-instance's own writes, and is always a superset of the list: a written number is added (or
-untagged) *before* the write commits, so an aborted write only leaves a harmless untagged
-candidate; a removal untags before its commit and removes a number only after the commit, once
-it has no entry left in any scope. A tag ``k > 0`` is set only after a commit, for what the
-store then *knows*: a number the filter did not hold before an import (so it had no entry) has
-the import's entry alone; after :meth:`add_many` or :meth:`remove` the write transaction reads
-back its numbers' entries (what it sees is what it commits). A write in a caller's ``txn=``
-tags nothing, since the store never sees that commit. Tags set after a commit go to the filter
-the write changed only if it is still the current one (not replaced by a :meth:`reload`) and no
-other write has touched the filter in between.
+``LOAD_CHUNK`` per read transaction: a number's entries are adjacent in key order, and it gets
+the tag of that run (tag 0 if a chunk boundary splits it). That reads the values too (3.6 s for
+10 million numbers on the README's machine, against 1.5 s for the keys alone). It is kept up to
+date by this instance's own writes, and is always a superset of the list: a written number is
+added (or untagged) *before* the write commits, so an aborted write only leaves a harmless
+untagged candidate; a removal untags before its commit and removes a number only after the
+commit, once it has no entry left in any scope. A tag ``k > 0`` is set only after a commit, for
+what the store then *knows*: a number the filter did not hold before an import (so it had no
+entry) has the import's entry alone, and one whose tagged set has a permanent entry in the
+import's scope keeps it (the import changes nothing there); after :meth:`add_many` or
+:meth:`remove` the write transaction reads its numbers' entries back (what it sees is what it
+commits). A write in a caller's ``txn=`` tags nothing, since the store never sees that commit.
+Tags set after a commit go to the filter the write changed only if it is still the current one
+(not replaced by a :meth:`reload`) and no other write has touched the filter in between.
 
 Staleness. Another process writing the same environment (``gateway optout import`` from the CLI
 while the daemon runs), or another ``OptoutStore`` on it, is not seen by this filter. So every
@@ -270,35 +271,45 @@ def _validated(entry: Iterable[Any]) -> tuple[bytes, str, bytes, int, int | None
     return pack(number), scope, _encode(reason, at, str(source), until), at, until
 
 
+#: One exclusion without its number: ``(scope, reason, source, at, until)``.
+_Rest = tuple[str, str, str, int, "int | None"]
+
+
 class _Tags:
-    """A filter's tag table: tag ``k > 0`` is ``entries[k]``, ``(scope, reason, source, at,
-    until)``, the one and only entry of every number the filter tags ``k``. Append-only until
-    the filter is replaced (:meth:`OptoutStore.reload` builds a new pair), so a reader that
-    holds a filter and its table may index it while a writer adds tags."""
+    """A filter's tag table: tag ``k > 0`` is ``entries[k]``, the entries (each ``(scope,
+    reason, source, at, until)``, in key order) that every number the filter tags ``k`` has,
+    and no other. Append-only until the filter is replaced (:meth:`OptoutStore.reload` builds
+    a new pair), so a reader that holds a filter and its table may index it while a writer
+    adds tags."""
 
     __slots__ = ("_index", "entries")
 
     def __init__(self) -> None:
-        self.entries: list[tuple[str, str, str, int, int | None] | None] = [None]
-        self._index: dict[tuple[str, bytes], int] = {}
+        self.entries: list[tuple[_Rest, ...]] = [()]
+        self._index: dict[tuple[tuple[str, bytes], ...], int] = {}
 
-    def intern(self, scope: str, raw: bytes) -> int:
-        """The tag of entries of ``scope`` whose value is ``raw``: 0 once the table is full."""
-        tag = self._index.get((scope, raw))
+    def intern(self, pairs: tuple[tuple[str, bytes], ...]) -> int:
+        """The tag of numbers whose entries are ``pairs``, ``(scope, raw value)`` in key order:
+        0 once the table is full."""
+        tag = self._index.get(pairs)
         if tag is None:
             if len(self.entries) > MAX_TAGS:
                 return 0
-            reason, at, source, until = msgpack.unpackb(raw)
+            rests = []
+            for scope, raw in pairs:
+                reason, at, source, until = msgpack.unpackb(raw)
+                rests.append((scope, reason, source, at, until))
             tag = len(self.entries)
-            self.entries.append((scope, reason, source, at, until))
-            self._index[(scope, raw)] = tag
+            self.entries.append(tuple(rests))
+            self._index[pairs] = tag
         return tag
 
     def permanent_in(self, scope: str) -> bytes:
-        """``keep`` for :meth:`NumberSet.mark_keys`: the tags of permanent entries of
+        """``keep`` for :meth:`NumberSet.mark_keys`: the tags that have a permanent entry in
         ``scope``, which an import into ``scope`` leaves as they are (it keeps first entries,
         and replaces only expiring ones)."""
-        return bytes(e is not None and e[0] == scope and e[4] is None for e in self.entries)
+        return bytes(any(e[0] == scope and e[4] is None for e in rests)
+                     for rests in self.entries)
 
 
 @dataclass(slots=True)
@@ -367,17 +378,23 @@ class OptoutStore:
         while True:
             with self._env.begin(db=self._entries) as txn:
 
-                def intern(suffix: bytes, raw: bytes, txn: lmdb.Transaction = txn) -> int:
-                    if len(suffix) != _SCOPE_ID.size:
-                        return 0
-                    name = self._known_name(txn, _SCOPE_ID.unpack(suffix)[0])
-                    return 0 if name is None else tags.intern(name, raw)
+                def intern(run: tuple[tuple[bytes, bytes], ...],
+                           txn: lmdb.Transaction = txn) -> int:
+                    pairs = []
+                    for suffix, raw in run:
+                        if len(suffix) != _SCOPE_ID.size:
+                            return 0
+                        name = self._known_name(txn, _SCOPE_ID.unpack(suffix)[0])
+                        if name is None:
+                            return 0
+                        pairs.append((name, raw))
+                    return tags.intern(tuple(pairs))
 
                 cur = txn.cursor()
                 ok = cur.set_range(after) if after is not None else cur.first()
                 if ok:
-                    # A number met once in the whole scan has one entry: tagged. One met
-                    # again (other scopes, next chunk included) is untagged.
+                    # A number's entries are adjacent in key order: tagged with them all.
+                    # One whose entries a chunk boundary splits is untagged.
                     fresh.load(islice(cur.iternext(), LOAD_CHUNK), intern)
                     ok = cur.next()  # on the last key read: step to the first unread one
                     after = cur.key() if ok else None
@@ -591,40 +608,48 @@ class OptoutStore:
             hold.filter.add_keys([item[0] for item in items])
             new = self._put_sorted(t, items)[0]
             if hold.own:
-                # What this txn sees is what it commits: the numbers left with one entry.
-                single = self._single_entries(t, {item[0][:8] for item in items}, pending)
-                if single:
-                    hold.done = lambda: self._tag_singles(hold, single)
+                # What this txn sees is what it commits: the numbers' entries, read back.
+                sets = self._entry_sets(t, {item[0][:8] for item in items}, pending)
+                hold.done = lambda: self._tag_sets(hold, sets)
             return new
 
         return self._run(txn, fn) if rows else 0
 
-    def _single_entries(self, txn: lmdb.Transaction, prefixes: Iterable[bytes],
-                        pending: dict[str, int]) -> list[tuple[bytes, str, bytes]]:
-        """``(prefix, scope, raw value)`` of the numbers that have exactly one entry, read in
-        ``txn`` (a write txn: scope names it assigned come from ``pending``, none is cached)."""
+    def _entry_sets(self, txn: lmdb.Transaction, prefixes: Iterable[bytes],
+                    pending: dict[str, int]) -> list[tuple[bytes, tuple[tuple[str, bytes], ...]]]:
+        """``(prefix, ((scope, raw value), ...))`` of each number: all its entries, read in
+        ``txn`` (a write txn: scope names it assigned come from ``pending``, none is cached).
+        A number with a scope id of unknown name is left out."""
         names = {sid: name for name, sid in pending.items()}
         cur = txn.cursor(db=self._entries)
-        out: list[tuple[bytes, str, bytes]] = []
+        out: list[tuple[bytes, tuple[tuple[str, bytes], ...]]] = []
         for p in sorted(prefixes):
-            if not cur.set_range(p):
-                break
-            k = cur.key()
-            if k[:8] != p:
-                continue
-            raw = cur.value()
-            if cur.next() and cur.key()[:8] == p:
-                continue  # two entries or more
-            sid = _SCOPE_ID.unpack_from(k, 8)[0]
-            name = names.get(sid) or self._known_name(txn, sid, cache=False)
-            if name is not None:
-                out.append((p, name, raw))
+            pairs: list[tuple[str, bytes]] | None = []
+            ok = cur.set_range(p)
+            while ok:
+                k = cur.key()
+                if k[:8] != p:
+                    break
+                sid = _SCOPE_ID.unpack_from(k, 8)[0]
+                name = names.get(sid) or self._known_name(txn, sid, cache=False)
+                if name is None:
+                    pairs = None
+                    break
+                pairs.append((name, cur.value()))
+                ok = cur.next()
+            if pairs is not None:
+                out.append((p, tuple(pairs)))
         return out
 
     @staticmethod
-    def _tag_singles(hold: _Hold, single: list[tuple[bytes, str, bytes]]) -> None:
-        for p, scope, raw in single:
-            tag = hold.tags.intern(scope, raw)
+    def _tag_sets(hold: _Hold,
+                  sets: list[tuple[bytes, tuple[tuple[str, bytes], ...]]]) -> None:
+        """After the commit: each number tagged with its entries, or gone if it has none."""
+        for p, pairs in sets:
+            if not pairs:
+                hold.filter.discard(_U64.unpack(p)[0])
+                continue
+            tag = hold.tags.intern(pairs)
             if tag:
                 hold.filter.tag_keys([p], tag)
 
@@ -659,15 +684,11 @@ class OptoutStore:
                   msgpack.packb([scope, "remove", by, int(at), msgpack.unpackb(raw)]),
                   db=self._history)
             if hold.own:
-                # Once committed: no scope left, the number leaves the filter; one left, it is
-                # tagged with it. (In a caller's txn the number stays in the filter, untagged:
-                # a false positive costs one lookup, a false negative a send.)
-                single = self._single_entries(t, [prefix], pending)
-                cur = t.cursor(db=self._entries)
-                if single:
-                    hold.done = lambda: self._tag_singles(hold, single)
-                elif not (cur.set_range(prefix) and cur.key()[:8] == prefix):
-                    hold.done = lambda: hold.filter.discard(number)
+                # Once committed: no scope left, the number leaves the filter; else it is
+                # tagged with what is left. (In a caller's txn the number stays in the filter,
+                # untagged: a false positive costs one lookup, a false negative a send.)
+                sets = self._entry_sets(t, [prefix], pending)
+                hold.done = lambda: self._tag_sets(hold, sets)
             return True
 
         return self._run(txn, fn)
@@ -729,15 +750,22 @@ class OptoutStore:
             if current is not None:
                 # The filter holds every number of generation ``gen``, and its tags are right.
                 filt, tags = current
-                entries, asked = tags.entries, set(scopes)
+                entries = tags.entries
+                order: dict[str, tuple[int, int]] = {}
+                for rank, i, scope in ranked:
+                    order.setdefault(scope, (rank, i))
 
-                def row(tag: int) -> tuple[str, str, str, int, int | None] | None:
-                    # The number's one entry blocks it if its scope is asked and not expired.
-                    rest = entries[tag]  # (scope, reason, source, at, until)
-                    if rest is None or rest[0] not in asked or (
-                            rest[4] is not None and rest[4] < now):
-                        return None
-                    return rest
+                def row(tag: int) -> _Rest | None:
+                    # The number has exactly these entries: the widest one asked and not
+                    # expired blocks it (as _lookup decides from LMDB).
+                    best, best_order = None, None
+                    for rest in entries[tag]:  # (scope, reason, source, at, until)
+                        o = order.get(rest[0])
+                        if o is None or (rest[4] is not None and rest[4] < now):
+                            continue
+                        if best_order is None or o < best_order:
+                            best, best_order = rest, o
+                    return best
 
                 positions, prefixes = filt.answer(numbers, row, out, Entry)
             else:
@@ -940,13 +968,13 @@ class OptoutStore:
                 # Before the commit: every number in the filter (a superset), untagged unless
                 # its tag is a permanent entry of this scope (which the import keeps as is).
                 # Marked 1: not in the filter, which holds every number of the list this txn
-                # sees (checked by _advance), so once committed its only entry is ``value``.
+                # sees (checked by _advance), so once committed its one entry is ``value``.
                 marks = hold.filter.mark_keys(pending, hold.tags.permanent_in(scope))
                 result = self._put_one_value(t, pending, suffix=suffix, value=value,
                                              at=stamp, sid=sid)
 
                 def done() -> None:
-                    tag = hold.tags.intern(scope, value)
+                    tag = hold.tags.intern(((scope, value),))
                     if tag:
                         hold.filter.tag_keys(pending, tag, marks)
 
