@@ -41,8 +41,9 @@ the untagged ones (the candidates), in its one read transaction.
 
 The filter is loaded at open (and by :meth:`reload`) from the entries, in chunks of
 ``LOAD_CHUNK`` per read transaction: a number's entries are adjacent in key order, and it gets
-the tag of that run (tag 0 if a chunk boundary splits it). That reads the values too (3.6 s for
-10 million numbers on the README's machine, against 1.5 s for the keys alone). It is kept up to
+the tag of that run (tag 0 if a chunk boundary splits it). That reads the values too: about
+1.6 times the keys alone (0.6 s against 0.4 s for 1.8 million numbers; 3.9 s for 10 million in
+``bench/optout.py``, on a machine whose two cores were also busy elsewhere). It is kept up to
 date by this instance's own writes, and is always a superset of the list: a written number is
 added (or untagged) *before* the write commits, so an aborted write only leaves a harmless
 untagged candidate; a removal untags before its commit and removes a number only after the
