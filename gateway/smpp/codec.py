@@ -3,9 +3,14 @@ cuts a byte stream into frames. Sans-IO: bytes in, values out (reference section
 
 The codec is table-driven: at import it compiles each PDU class's ``BODY`` and ``TLVS`` layouts
 (gateway/smpp/pdu.py) into one straight-line encoder and one decoder function, the way
-``dataclasses`` writes ``__init__``. The hot paths (submit_sm out, submit_sm_resp and deliver_sm
-in) thus run without a per-field call layer, with no hand-written code to drift from the tables.
+``dataclasses`` writes ``__init__``, with no hand-written code to drift from the tables.
 ``generated_source(cls)`` shows the code made for a class.
+
+``encode``, ``decode``, the framer's cutting loop and ``builder(SubmitSm)`` are compiled
+(gateway/_core/_pdu.pyx), fed the same tables at import. The compiled path answers only what it
+fully accepts: every other frame or PDU (any defect, any value of an unusual type) goes to the
+generated Python functions, ``decode_python`` and ``encode_python``, which raise the errors below.
+Those are also the oracle the compiled path is tested against (tests/test_pdu_compiled.py).
 
 Be strict in what we send, liberal in what we accept (reference sections 7, 8 and 14):
 
@@ -53,6 +58,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any
 
+from gateway._core import _pdu
 from gateway.smpp.errors import FramingError, PduDecodeError, PduEncodeError
 from gateway.smpp.pdu import (
     PDU_CLASSES,
@@ -63,6 +69,7 @@ from gateway.smpp.pdu import (
     DeliverSmResp,
     Kind,
     Pdu,
+    SubmitSm,
     Tlv,
     TlvField,
 )
@@ -72,8 +79,11 @@ __all__ = [
     "HEADER",
     "Framer",
     "builder",
+    "builder_python",
     "decode",
+    "decode_python",
     "encode",
+    "encode_python",
     "generated_source",
 ]
 
@@ -168,10 +178,11 @@ Decoder = Callable[[bytes, int, int, int], Any]
 _DECODERS: dict[int, Decoder] = {}
 
 
-def decode(
+def decode_python(
     frame: bytes | bytearray | memoryview, *, max_length: int = DEFAULT_MAX_PDU_LENGTH
 ) -> Pdu:
-    """Decode ONE complete frame (as returned by ``Framer.feed``) into its PDU.
+    """Decode ONE complete frame (as returned by ``Framer.feed``) into its PDU: the generated
+    Python decoders (``decode`` is the compiled path, which falls back to this one).
 
     Raises FramingError when ``frame`` is not one frame (shorter than a header, command_length
     different from its size, or above ``max_length``), PduDecodeError when its command is
@@ -382,8 +393,9 @@ Encoder = Callable[[Any, "int | None"], bytes]
 _ENCODERS: dict[type, Encoder] = {}
 
 
-def encode(pdu: Pdu, *, sequence_number: int | None = None) -> bytes:
-    """Serialize ``pdu``, header included (command_length computed).
+def encode_python(pdu: Pdu, *, sequence_number: int | None = None) -> bytes:
+    """Serialize ``pdu``, header included (command_length computed): the generated Python
+    encoders (``encode`` is the compiled path, which falls back to this one).
 
     ``sequence_number`` overrides ``pdu.sequence_number`` (the session numbers its requests
     without rebuilding the PDU). Raises PduEncodeError naming the field when the PDU is not
@@ -463,6 +475,18 @@ class Framer:
 
     def _cut(self, buf: bytes | bytearray, off: int, frames: list[bytes]) -> int:
         """Append each whole frame of ``buf`` from ``off`` to ``frames``; return the new offset."""
+        max_length = self.max_length
+        if type(max_length) is not int:  # the compiled loop takes a plain int
+            return self._cut_python(buf, off, frames)
+        end = _cut_frames(buf, off, max_length, frames)
+        if end < 0:  # a bad command_length at offset -1 - end
+            off = -1 - end
+            (length,) = _U32(buf, off)
+            self._fail(buf, off, length, frames)
+        return end
+
+    def _cut_python(self, buf: bytes | bytearray, off: int, frames: list[bytes]) -> int:
+        """``_cut`` in Python (the compiled loop's oracle)."""
         n = len(buf)
         max_length = self.max_length
         while n - off >= 4:
@@ -513,8 +537,13 @@ def builder(cls: type) -> Callable[..., Any]:
     """A constructor for PDU class ``cls`` taking the same keyword arguments (and defaults) as
     ``cls(...)`` and returning an equal object, for hot paths: it fills the slots the way the
     decoders do instead of going through the frozen dataclass's ``__init__`` (a submit_sm costs
-    about a third). The PDU classes validate nothing when built (``encode`` does), so nothing is
-    skipped."""
+    about a third; SubmitSm's builder is compiled, a tenth). The PDU classes validate nothing
+    when built (``encode`` does), so nothing is skipped."""
+    return _COMPILED_BUILDERS.get(cls) or _BUILDERS[cls]
+
+
+def builder_python(cls: type) -> Callable[..., Any]:
+    """The generated Python builder of ``cls`` (the compiled one's oracle)."""
     return _BUILDERS[cls]
 
 
@@ -801,3 +830,51 @@ def _slot_setter(cls: type, name: str) -> Callable[[object, object], None]:
 for _cls in PDU_CLASSES.values():
     _compile(_cls)
 del _cls
+
+
+# --------------------------------------------------------------------------------------------
+# The compiled path (gateway/_core/_pdu.pyx), fed the same tables
+# --------------------------------------------------------------------------------------------
+
+
+def _register(cls: type) -> None:
+    _pdu.register(
+        cls,
+        int(cls.command_id),
+        fields=tuple((f.name, f.default) for f in fields(cls)),
+        body=tuple(
+            (f.name, f.kind.value, f.max_len, f.decode_max_len or f.max_len) for f in cls.BODY
+        ),
+        tlvs=tuple((t.name, int(t.tag), t.kind.value, t.size) for t in cls.TLVS),
+        response=bool(cls.command_id & RESPONSE_BIT),
+        omit_empty_body=bool(cls.command_id & RESPONSE_BIT) and cls is not DeliverSmResp,
+    )
+
+
+for _cls in PDU_CLASSES.values():
+    _register(_cls)
+del _cls
+_pdu.configure(decode_python, encode_python, default_max_length=DEFAULT_MAX_PDU_LENGTH)
+_pdu.bind_submit_sm(SubmitSm)
+if _pdu.build_submit_sm.__kwdefaults__ != {f.name: f.default for f in fields(SubmitSm)}:
+    raise AssertionError("_pdu.build_submit_sm's keywords are not SubmitSm's fields")
+_COMPILED_BUILDERS: dict[type, Callable[..., Any]] = {SubmitSm: _pdu.build_submit_sm}
+_cut_frames = _pdu.cut_frames
+
+#: Decode ONE complete frame (as returned by ``Framer.feed``) into its PDU:
+#: ``decode(frame, *, max_length=DEFAULT_MAX_PDU_LENGTH) -> Pdu``.
+#:
+#: Raises FramingError when ``frame`` is not one frame (shorter than a header, command_length
+#: different from its size, or above ``max_length``), PduDecodeError when its command is unknown
+#: or unsupported or its body is bad (see the module docstring for the statuses). Compiled;
+#: ``decode_python`` is the same in Python.
+decode = _pdu.decode
+
+#: Serialize ``pdu``, header included (command_length computed):
+#: ``encode(pdu, *, sequence_number=None) -> bytes``.
+#:
+#: ``sequence_number`` overrides ``pdu.sequence_number`` (the session numbers its requests
+#: without rebuilding the PDU). Raises PduEncodeError naming the field when the PDU is not legal
+#: SMPP 3.4, TypeError when ``pdu`` is not a PDU. Compiled; ``encode_python`` is the same in
+#: Python.
+encode = _pdu.encode
