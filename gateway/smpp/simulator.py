@@ -28,6 +28,8 @@ import random
 import signal
 import struct
 import sys
+import time
+from bisect import bisect
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from typing import TextIO
 import trio
 
 from gateway import codec as text_codec
+from gateway.smpp import codec as smpp_codec
 from gateway.smpp.events import (
     BindRequested,
     Event,
@@ -53,6 +56,9 @@ from gateway.smpp.session import RemoteProtocolError, Role, Session
 
 #: Receipt outcomes and the err: code each carries by default.
 DEFAULT_ERRORS = {"DELIVRD": 0, "UNDELIV": 1, "EXPIRED": 0, "REJECTD": 2, "DELETED": 0}
+
+#: Receipts are built by the codec's fast constructor (equal to ``DeliverSm(...)``).
+_deliver_sm = smpp_codec.builder(DeliverSm)
 
 #: What a malformed PDU from the simulator looks like, by kind.
 MALFORMED_KINDS = ("unknown_command", "bad_body", "bad_length")
@@ -116,11 +122,9 @@ class SimulatorConfig:
     export: Path | None = None
 
 
-@dataclass(order=True, slots=True)
-class _Timed:
-    due: float
-    order: int
-    action: Callable[[], None] = field(compare=False)
+#: A timed action in the heap: (due, order, action); ``order`` breaks ties, so actions due at
+#: the same instant run in the order they were set and ``action`` is never compared.
+_Timed = tuple[float, int, Callable[[], None]]
 
 
 class _Bucket:
@@ -215,7 +219,10 @@ class Simulator:
         self._stamps: dict[int, str] = {}
         # Checked here, not at the first receipt: a bad mix would raise in the timer task and
         # take the whole simulator down.
-        self._outcome_names, self._outcome_weights = receipt_weights(config.receipt_mix)
+        self._outcome_names, weights = receipt_weights(config.receipt_mix)
+        self._outcome_cum = list(itertools.accumulate(weights))
+        #: stats key of each submit_sm_resp status, built once per status.
+        self._status_keys: dict[int, str] = {}
 
     # -- running -------------------------------------------------------------------------------
 
@@ -246,7 +253,7 @@ class Simulator:
                 self._export.close()
 
     def _at(self, delay: float, action: Callable[[], None]) -> None:
-        heapq.heappush(self._heap, _Timed(trio.current_time() + delay, next(self._order), action))
+        heapq.heappush(self._heap, (trio.current_time() + delay, next(self._order), action))
         self._heap_changed.set()
 
     async def _timer_task(self) -> None:
@@ -255,14 +262,16 @@ class Simulator:
                 self._heap_changed = trio.Event()
                 await self._heap_changed.wait()
                 continue
-            due = self._heap[0].due
+            due = self._heap[0][0]
             if trio.current_time() < due:
                 self._heap_changed = trio.Event()
                 with trio.move_on_at(due):
                     await self._heap_changed.wait()
                 continue
-            while self._heap and self._heap[0].due <= trio.current_time():
-                heapq.heappop(self._heap).action()
+            heap = self._heap
+            now = trio.current_time()
+            while heap and heap[0][0] <= now:
+                heapq.heappop(heap)[2]()
 
     def drop_connections(self) -> int:
         """Close every ESME connection now, as a carrier's restart does (tests, chaos runs);
@@ -434,7 +443,10 @@ class Simulator:
         cfg = self.config
         faults = cfg.faults
         status = self._status_for(conn, pdu)
-        self.stats[f"submit_sm_{CommandStatus(status).name.lower()}"] += 1
+        key = self._status_keys.get(status)
+        if key is None:
+            key = self._status_keys[status] = f"submit_sm_{CommandStatus(status).name.lower()}"
+        self.stats[key] += 1
         self.stats["submit_sm"] += 1
         message_id = ""
         if status == CommandStatus.ESME_ROK:
@@ -479,7 +491,7 @@ class Simulator:
                 + "\n"
             )
         if pdu.registered_delivery & 0x03:
-            submitted = datetime.now(UTC)
+            submitted = time.time()
             self._at(cfg.receipt_delay, lambda: self._send_receipt(pdu, number, submitted))
         if pdu.destination_addr in cfg.stop_from:
             reply_to = (pdu.destination_addr, pdu.source_addr)
@@ -522,16 +534,43 @@ class Simulator:
                 return
             deferred.popleft()
 
-    def _send_receipt(self, submit: SubmitSm, number: int, submitted: datetime) -> None:
+    def _send_receipt(self, submit: SubmitSm, number: int, submitted: float) -> None:
         cfg = self.config
-        stat = self.rng.choices(self._outcome_names, self._outcome_weights)[0]
+        # random.choices(names, weights) without its per-call set-up: the same single draw.
+        cum = self._outcome_cum
+        stat = self._outcome_names[bisect(cum, self.rng.random() * cum[-1], 0, len(cum) - 1)]
         if stat == "DELIVRD" and submit.registered_delivery & 0x03 == 0x02:
             return  # receipt on failure only
-        receipt_id = format(number, "X") if cfg.receipt_id_format == "hex" else f"{number:010d}"
         resp_id = format(number, "X") if cfg.id_format == "hex" else str(number)
         err = DEFAULT_ERRORS.get(stat, 0)
+        style = cfg.receipt_style
+        with_tlv = style in ("tlv", "both")
+        short_message = b""
+        if style in ("text", "both"):
+            short_message = self._receipt_text(submit, number, submitted, stat, err)
+        pdu = _deliver_sm(
+            source_addr_ton=submit.dest_addr_ton,
+            source_addr_npi=submit.dest_addr_npi,
+            source_addr=submit.destination_addr,
+            dest_addr_ton=submit.source_addr_ton,
+            dest_addr_npi=submit.source_addr_npi,
+            destination_addr=submit.source_addr[:20],
+            esm_class=0x04,
+            short_message=short_message,
+            receipted_message_id=resp_id if with_tlv else None,
+            message_state=MessageState[stat] if with_tlv else None,
+            network_error_code=struct.pack(">BH", 3, err) if with_tlv and err else None,
+        )
+        self._deliver(pdu, "receipts")
+
+    def _receipt_text(
+        self, submit: SubmitSm, number: int, submitted: float, stat: str, err: int
+    ) -> bytes:
+        """The receipt's text form (SMPP 3.4 appendix B), for styles "text" and "both"."""
+        cfg = self.config
+        receipt_id = format(number, "X") if cfg.receipt_id_format == "hex" else f"{number:010d}"
         stamp = self._stamp(submitted)
-        done = self._stamp(datetime.now(UTC))
+        done = self._stamp(time.time())
         preview = ""
         if submit.data_coding in (0, 8):
             try:
@@ -547,30 +586,17 @@ class Simulator:
             f"submit date:{stamp} done date:{done} stat:{stat} err:{err:03d} "
             f"text:{preview[:20]}"
         )
-        with_text = cfg.receipt_style in ("text", "both")
-        with_tlv = cfg.receipt_style in ("tlv", "both")
-        pdu = DeliverSm(
-            source_addr_ton=submit.dest_addr_ton,
-            source_addr_npi=submit.dest_addr_npi,
-            source_addr=submit.destination_addr,
-            dest_addr_ton=submit.source_addr_ton,
-            dest_addr_npi=submit.source_addr_npi,
-            destination_addr=submit.source_addr[:20],
-            esm_class=0x04,
-            short_message=text.encode("ascii", "replace") if with_text else b"",
-            receipted_message_id=resp_id if with_tlv else None,
-            message_state=MessageState[stat] if with_tlv else None,
-            network_error_code=struct.pack(">BH", 3, err) if with_tlv and err else None,
-        )
-        self._deliver(pdu, "receipts")
+        return text.encode("ascii", "replace")
 
-    def _stamp(self, when: datetime) -> str:
-        minute = int(when.timestamp()) // 60
+    def _stamp(self, when: float) -> str:
+        """``YYMMDDhhmm`` (UTC) of unix time ``when``, cached per minute."""
+        minute = int(when) // 60
         stamp = self._stamps.get(minute)
         if stamp is None:
             if len(self._stamps) > 4:
                 self._stamps.clear()
-            stamp = self._stamps[minute] = when.strftime("%y%m%d%H%M")
+            stamp = datetime.fromtimestamp(minute * 60, UTC).strftime("%y%m%d%H%M")
+            self._stamps[minute] = stamp
         return stamp
 
     def _send_mo(self, source: str, destination: str, text: str = "STOP") -> None:
