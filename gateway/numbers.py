@@ -28,6 +28,7 @@ from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
 __all__ = [
     "MAX_INPUT_LENGTH",
+    "FastLines",
     "InvalidNumber",
     "fast_accepts",
     "normalize",
@@ -90,16 +91,28 @@ def _shown(raw: str) -> str:
 # Fast path: canonical E.164, compiled from phonenumbers' own metadata
 # ---------------------------------------------------------------------------------------------
 
-def _desc_regex(desc: object) -> str | None:
+def _lengths(desc: object) -> frozenset[int]:
+    return frozenset(n for n in (getattr(desc, "possible_length", None) or ()) if n > 0)
+
+
+def _desc_regex(desc: object, implied: frozenset[int] = frozenset()) -> str | None:
     """The regex saying "this national number matches this PhoneNumberDesc", as
     ``phonenumbers._is_number_matching_desc`` decides it: the length must be one of the possible
-    lengths (when the desc lists any), then the whole number must match the pattern."""
+    lengths (when the desc lists any) and the whole number must match the pattern.
+
+    The pattern comes first (most descs fail on the first digit or two, and the length check
+    then never runs), and the length check is left out when the number is known to have one of
+    the desc's lengths already: ``implied``, the general desc's lengths, which every regex
+    below tests first. Each saves a lookahead per number: a French mobile costs half the time
+    of length-first, with the same verdicts."""
     pattern = getattr(desc, "national_number_pattern", None)
     if desc is None or not pattern:
         return None
-    lengths = [n for n in (desc.possible_length or ()) if n > 0]
-    length = f"(?=(?:{'|'.join(rf'[0-9]{{{n}}}' for n in lengths)})\\Z)" if lengths else ""
-    return f"{length}(?:{pattern})\\Z"
+    lengths = _lengths(desc)
+    if not lengths or (implied and lengths >= implied):
+        return f"(?:{pattern})\\Z"
+    alternatives = "|".join(rf"[0-9]{{{n}}}" for n in sorted(lengths))
+    return f"(?=(?:{pattern})\\Z)(?:{alternatives})\\Z"
 
 
 def _compile_valid(metadata: PhoneMetadata) -> re.Pattern[str] | None:
@@ -109,7 +122,8 @@ def _compile_valid(metadata: PhoneMetadata) -> re.Pattern[str] | None:
     general = _desc_regex(metadata.general_desc)
     if general is None:
         return None
-    types = [_desc_regex(getattr(metadata, name)) for name in (
+    implied = _lengths(metadata.general_desc)
+    types = [_desc_regex(getattr(metadata, name), implied) for name in (
         "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
         "voicemail", "fixed_line", "mobile")]
     alternatives = "|".join(f"(?={rx})" for rx in types if rx is not None)
@@ -130,13 +144,15 @@ def _compile_mobile(metadata: PhoneMetadata) -> re.Pattern[str] | None:
     if general is None:
         return None
     parts = [f"(?={general})"]
+    implied = _lengths(metadata.general_desc)
     for name in ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
                  "pager", "uan", "voicemail"):
-        rx = _desc_regex(getattr(metadata, name))
+        rx = _desc_regex(getattr(metadata, name), implied)
         if rx is not None:
             parts.append(f"(?!{rx})")
     final = _desc_regex(
-        metadata.fixed_line if metadata.same_mobile_and_fixed_line_pattern else metadata.mobile
+        metadata.fixed_line if metadata.same_mobile_and_fixed_line_pattern else metadata.mobile,
+        implied,
     )
     if final is None:
         return None
@@ -199,6 +215,91 @@ def fast_accepts(e164: str, mobile: bool = True) -> bool:
         return False
     nsn = e164[1 + size :]
     return len(nsn) >= 2 and nsn[0] != "0" and rx.match(nsn) is not None
+
+
+#: What a fast-path regex is made of (``_compile_mobile``, ``_compile_valid`` over the metadata):
+#: digits, classes, groups, lookarounds, counted repeats, ``\d`` and the ``\Z`` anchor. Only
+#: such a regex is run over a chunk: none of it can match a line's ``\r`` or ``\n``.
+_CHUNK_SAFE = re.compile(r"(?:[0-9()\[\]{}|?:=!,\-]|\\[dZ])*")
+
+
+def _chunk_body(rx: re.Pattern[str]) -> str | None:
+    """``rx`` for a national number inside a chunk of lines: ``\\Z`` (end of the number)
+    becomes "no digit follows", the same place once the line is ``+``, digits, ``\\r?``."""
+    if not _CHUNK_SAFE.fullmatch(rx.pattern):
+        return None
+    return rx.pattern.replace("\\Z", "(?![0-9])")
+
+
+def _alternation(entries: list[tuple[str, str]]) -> str:
+    """``(digits, regex)`` pairs, the digits prefix-free, as one regex that reads each digit
+    once: a trie (``3(?:3...|4...)|4(?:4...)``), since ``re`` tries alternatives in turn."""
+    if len(entries) == 1:
+        digits, body = entries[0]
+        return digits + body
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for digits, body in entries:
+        groups.setdefault(digits[:1], []).append((digits[1:], body))
+    return "|".join(f"{d}(?:{_alternation(sub)})" for d, sub in sorted(groups.items()))
+
+
+def _chunk_pattern(codes: frozenset[str], mobile: bool) -> re.Pattern[bytes] | None:
+    entries = []
+    for code in codes:
+        _size, regexes = _BY_PREFIX.get(code) or _resolve(code)
+        rx = regexes[0 if mobile else 1]
+        body = None if rx is None else _chunk_body(rx)
+        if body is not None:
+            # fast_accepts' own conditions: a national number of 2 digits or more, not 0...
+            entries.append((code, f"(?=[1-9][0-9]){body}"))
+    if not entries:
+        return None
+    return re.compile(f"\\+(?:{_alternation(sorted(entries))})[0-9]*\\r?".encode("ascii"))
+
+
+class FastLines:
+    """:func:`fast_accepts` over a whole chunk of lines in one regex call, for bulk loaders.
+
+    :meth:`strip` returns the chunk with every line that is canonical E.164 and accepted by
+    the fast path emptied (its ``\\n`` kept, so line ``k`` of the result is line ``k`` of the
+    chunk): one ``re.sub`` instead of a Python call per line, about half the time per number.
+    The regex is the fast path's own, built from the same metadata, with its end anchor moved
+    from the end of the string to the end of the number; it covers the calling codes seen so
+    far (:meth:`note`), starting with ``region``'s, and a number of any other code is simply
+    left in place, for the caller's per-line path to judge (which then notes its code for the
+    next chunk). So an emptied line is one :func:`fast_accepts` accepts, and a line left as
+    it is proves nothing (``tests/test_numbers_chunk.py`` checks both ways).
+
+    The caller must also check that an emptied line was canonical: the regex is not anchored
+    at the start of a line, so it may empty the tail of an arbitrary one.
+    """
+
+    __slots__ = ("_codes", "_mobile", "_pattern", "_stale")
+
+    def __init__(self, *, region: str = "FR", mobile: bool = True) -> None:
+        self._mobile = mobile
+        code = phonenumbers.country_code_for_region(region)
+        self._codes: set[str] = {str(code)} if code else set()
+        self._pattern: re.Pattern[bytes] | None = None
+        self._stale = True
+
+    def note(self, e164: str) -> None:
+        """``e164`` (canonical) was accepted by :func:`fast_accepts`: accept its calling code
+        in the chunks to come."""
+        head = e164[1:4]
+        size, _regexes = _BY_PREFIX.get(head) or _resolve(head)
+        code = e164[1 : 1 + size]
+        if size and code not in self._codes:
+            self._codes.add(code)
+            self._stale = True
+
+    def strip(self, chunk: bytes) -> bytes | None:
+        """``chunk`` (lines ending in ``\\n``) with the accepted lines emptied, or None when no
+        code noted so far has a fast rule (then nothing is accepted here)."""
+        if self._stale:
+            self._pattern = _chunk_pattern(frozenset(self._codes), self._mobile)
+            self._stale = False
+        return None if self._pattern is None else self._pattern.sub(b"", chunk)
 
 
 # ---------------------------------------------------------------------------------------------
