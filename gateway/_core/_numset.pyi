@@ -1,3 +1,4 @@
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 MIN_NUMBER: int
@@ -7,6 +8,7 @@ MAX_TAG: int
 MAX_LOAD: float
 
 Buffer = bytes | bytearray | memoryview
+Numbers = array[int] | memoryview
 
 class NumberSet:
     def __init__(self, capacity: int = 0) -> None: ...
@@ -23,6 +25,12 @@ class NumberSet:
     def add_keys(self, keys: Iterable[Buffer]) -> int: ...
     def mark_keys(self, keys: Iterable[Buffer], keep: Buffer | None = None) -> bytearray: ...
     def tag_keys(self, keys: Iterable[Buffer], tag: int, marks: Buffer | None = None) -> int: ...
+    def mark_numbers(
+        self, numbers: Numbers, count: int, keep: Buffer | None = None
+    ) -> bytearray: ...
+    def tag_numbers(
+        self, numbers: Numbers, count: int, tag: int, marks: Buffer | None = None
+    ) -> int: ...
     def load(
         self,
         items: Iterable[tuple[Buffer, Buffer]],

@@ -87,9 +87,10 @@ import re
 import struct
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -97,8 +98,9 @@ import lmdb
 import msgpack
 
 from gateway._core import NumberSet
+from gateway._core._e164scan import packed_keys, scan, sort_numbers
 from gateway._core._numset import MAX_TAG
-from gateway.numbers import InvalidNumber, fast_accepts, normalize, pack, unpack
+from gateway.numbers import FastLines, InvalidNumber, fast_accepts, normalize, pack, unpack
 from gateway.storage import begin_read
 
 __all__ = [
@@ -534,23 +536,22 @@ class OptoutStore:
                 old = _U64.unpack(raw)[0] if raw else 0
                 txn.put(key, _U64.pack(max(0, old + delta)), db=self._meta)
 
-    def _put_one_value(self, txn: lmdb.Transaction, prefixes: list[bytes], *, suffix: bytes,
+    def _put_one_value(self, txn: lmdb.Transaction, keys: list[bytes], *,
                        value: bytes, at: int, sid: int) -> tuple[int, int]:
-        """Import fast path: sorted packed numbers, one scope (``suffix``), all with the same
-        permanent value.
+        """Import fast path: sorted keys of one scope (``sid``), all with the same permanent
+        value.
 
-        One ``putmulti`` (a C loop, keys built on the fly) inserts the new keys in cursor
-        order. Only if some keys existed does a second pass look at them, to apply
+        One ``putmulti`` (a C loop over ``zip``: no Python code per key) inserts the new keys
+        in cursor order. Only if some keys existed does a second pass look at them, to apply
         :meth:`_put_sorted`'s rule (a permanent entry replaces an expiring one; an expired one
         counts as new). The caller has put the numbers in the filter.
         """
         cur = txn.cursor(db=self._entries)
-        consumed, added = cur.putmulti(((p + suffix, value) for p in prefixes), overwrite=False)
+        consumed, added = cur.putmulti(zip(keys, repeat(value)), overwrite=False)
         new, dup = added, consumed - added
         if dup:
             get = txn.get
-            for p in prefixes:
-                k = p + suffix
+            for k in keys:
                 old = get(k, db=self._entries)
                 if old != value and old is not None:
                     old_until = msgpack.unpackb(old)[3]
@@ -958,82 +959,118 @@ class OptoutStore:
         value = _encode(reason, stamp, os.path.basename(os.fspath(path)) if source is None
                         else source, None)
         report = ImportReport()
-        pending: list[bytes] = []
+        batch = max(batch, 1)
+        # The batch's numbers as uint64 (8 bytes each, not a bytes object), ``count`` of them.
+        pending = array("Q", bytes(8 * batch))
+        count = 0
+        line_no = 0
+        first_content = True
 
         def flush() -> None:
+            nonlocal count
+
             def fn(t: lmdb.Transaction, assigned: dict[str, int], hold: _Hold
                    ) -> tuple[int, int]:
                 sid = self._assign_id(t, scope, assigned)
-                suffix = _SCOPE_ID.pack(sid)
-                pending.sort()  # 8-byte big-endian: number order is cursor order
+                n = count
+                sort_numbers(pending, n)  # big-endian keys: number order is cursor order
                 # Before the commit: every number in the filter (a superset), untagged unless
                 # its tag is a permanent entry of this scope (which the import keeps as is).
                 # Marked 1: not in the filter, which holds every number of the list this txn
                 # sees (checked by _advance), so once committed its one entry is ``value``.
-                marks = hold.filter.mark_keys(pending, hold.tags.permanent_in(scope))
-                result = self._put_one_value(t, pending, suffix=suffix, value=value,
-                                             at=stamp, sid=sid)
+                marks = hold.filter.mark_numbers(pending, n, hold.tags.permanent_in(scope))
+                result = self._put_one_value(t, packed_keys(pending, n, _SCOPE_ID.pack(sid)),
+                                             value=value, at=stamp, sid=sid)
 
-                def done() -> None:
+                def done() -> None:  # before ``pending`` is refilled
                     tag = hold.tags.intern(((scope, value),))
                     if tag:
-                        hold.filter.tag_keys(pending, tag, marks)
+                        hold.filter.tag_numbers(pending, n, tag, marks)
 
                 hold.done = done
                 return result
 
-            if pending:
+            if count:
                 new, dup = self._write(fn)
                 report.imported += new
                 report.duplicates += dup
-                pending.clear()
-            report.bytes_read = lines.bytes_read
+                count = 0
+            report.bytes_read = reader.bytes_read
             if progress is not None:
                 progress(report)
 
-        first_content = True
         canonical = _CANONICAL_LINE.fullmatch
-        with open(path, "rb") as f:
-            lines = _Lines(f)
-            for line_no, line in lines:
-                # Fast path: a bare canonical E.164 line, accepted by the compiled rule.
-                if line is not None and canonical(line):
-                    text_s = line.decode("ascii").rstrip("\r")
-                    if fast_accepts(text_s, require_mobile):
-                        pending.append(_U64.pack(int(text_s)))
-                        first_content = False
-                        if len(pending) >= batch:
-                            report.lines = line_no
-                            flush()
-                        continue
-                report.lines = line_no
-                if line is None:
-                    self._invalid(report, line_no, "(line too long)", "too_long")
-                    continue
-                text = line.strip()
-                if line_no == 1 and text.startswith(b"\xef\xbb\xbf"):  # UTF-8 BOM (Excel)
-                    text = text[3:].strip()
-                if not text or text.startswith(b"#"):
-                    report.blank += 1
-                    continue
-                for sep in (b",", b";", b"\t"):
-                    if sep in text:
-                        text = text.split(sep, 1)[0]
-                raw = text.decode("utf-8", "replace").strip().strip("\"'").strip()
-                try:
-                    number = normalize(raw, region=region, require_mobile=require_mobile)
-                except InvalidNumber as exc:
-                    if first_content and raw.casefold().startswith(_HEADER_WORDS):
-                        report.header = True
-                    else:
-                        self._invalid(report, line_no, raw, exc.reason)
+
+        def one(line: bytes | None) -> None:
+            """Line ``line_no`` (None: too long), judged alone: every line the chunk scan
+            did not accept."""
+            nonlocal count, first_content
+            if line is not None and canonical(line):
+                text_s = line.decode("ascii").rstrip("\r")
+                if fast_accepts(text_s, require_mobile):
+                    fast.note(text_s)  # its calling code: accepted by the next chunks' scan
+                    pending[count] = int(text_s)
+                    count += 1
                     first_content = False
-                    continue
+                    if count >= batch:
+                        report.lines = line_no
+                        flush()
+                    return
+            report.lines = line_no
+            if line is None:
+                self._invalid(report, line_no, "(line too long)", "too_long")
+                return
+            text = line.strip()
+            if line_no == 1 and text.startswith(b"\xef\xbb\xbf"):  # UTF-8 BOM (Excel)
+                text = text[3:].strip()
+            if not text or text.startswith(b"#"):
+                report.blank += 1
+                return
+            for sep in (b",", b";", b"\t"):
+                if sep in text:
+                    text = text.split(sep, 1)[0]
+            raw = text.decode("utf-8", "replace").strip().strip("\"'").strip()
+            try:
+                number = normalize(raw, region=region, require_mobile=require_mobile)
+            except InvalidNumber as exc:
+                if first_content and raw.casefold().startswith(_HEADER_WORDS):
+                    report.header = True
+                else:
+                    self._invalid(report, line_no, raw, exc.reason)
                 first_content = False
-                pending.append(_U64.pack(int(number)))
-                if len(pending) >= batch:
-                    flush()
-            report.lines = lines.line_count
+                return
+            first_content = False
+            pending[count] = int(number)
+            count += 1
+            if count >= batch:
+                flush()
+
+        fast = FastLines(region=region, mobile=require_mobile)
+        with open(path, "rb") as f:
+            reader = _Blocks(f)
+            for chunk, overlong in reader:
+                block = chunk
+                if overlong:  # the rest of a line too long to look at
+                    line_no += 1
+                    one(None)
+                    block = block[block.index(b"\n") + 1 :]
+                # Fast path: the lines the fast rule accepts, emptied by one regex pass over the
+                # block; the scan takes those that are bare canonical numbers, in C, and stops
+                # at every other line, which ``one`` judges as it comes.
+                stripped = fast.strip(block)
+                pos = spos = 0
+                while pos < len(block):
+                    pos, spos, count, lines, slow = scan(block, pos, stripped, spos, pending,
+                                                         count)
+                    if lines > (slow >= 0):
+                        first_content = False
+                    line_no += lines
+                    if slow >= 0:
+                        one(block[slow : pos - 1] if pos - 1 - slow <= MAX_LINE_BYTES else None)
+                    elif count >= batch:
+                        report.lines = line_no
+                        flush()
+            report.lines = line_no
             flush()
         return report
 
@@ -1064,18 +1101,18 @@ class OptoutStore:
         return rows
 
 
-class _Lines:
-    """Lines of a binary file read in ``READ_CHUNK`` chunks: iterating yields
-    ``(line_no, line)``, with ``line`` None for a line over ``MAX_LINE_BYTES`` (its bytes are
-    skipped, never kept). ``bytes_read`` is the progress so far, for a progress bar."""
+class _Blocks:
+    """A binary file's complete lines, ``READ_CHUNK`` bytes at a time: iterating yields
+    ``(block, overlong)``, ``block`` being whole lines, each ending with ``\\n`` (a last line
+    without one gets it), and ``overlong`` saying that the first of them is the end of a line
+    over ``MAX_LINE_BYTES``, whose bytes were skipped, never kept. A longer line inside a block
+    is the caller's to spot. ``bytes_read`` is the progress so far, for a progress bar."""
 
     def __init__(self, f: IO[bytes]) -> None:
         self._f = f
         self.bytes_read = 0
-        self.line_count = 0
 
-    def __iter__(self) -> Iterator[tuple[int, bytes | None]]:
-        line_no = 0
+    def __iter__(self) -> Iterator[tuple[bytes, bool]]:
         carry = b""
         overlong = False
         while True:
@@ -1083,20 +1120,14 @@ class _Lines:
             if not chunk:
                 break
             self.bytes_read += len(chunk)
-            parts = chunk.split(b"\n")
-            parts[0] = carry + parts[0]
-            carry = parts.pop()
-            for part in parts:
-                line_no += 1
-                if overlong or len(part) > MAX_LINE_BYTES:
-                    overlong = False
-                    yield line_no, None
-                else:
-                    yield line_no, part
+            end = chunk.rfind(b"\n") + 1
+            if end:
+                yield carry + chunk[:end], overlong
+                carry, overlong = chunk[end:], False
+            else:
+                carry += chunk
             if len(carry) > MAX_LINE_BYTES:
                 overlong = True
                 carry = b""
-        self.line_count = line_no
         if carry or overlong:
-            self.line_count = line_no + 1
-            yield line_no + 1, None if overlong else carry
+            yield carry + b"\n", overlong

@@ -1,0 +1,9 @@
+from array import array
+
+Numbers = array[int] | memoryview
+
+def scan(
+    data: bytes, pos: int, stripped: bytes | None, spos: int, out: Numbers, count: int
+) -> tuple[int, int, int, int, int]: ...
+def sort_numbers(numbers: Numbers, count: int) -> None: ...
+def packed_keys(numbers: Numbers, count: int, suffix: bytes) -> list[bytes]: ...
