@@ -84,6 +84,10 @@ class Route:
     short_code_npi: int = 0
 
 
+#: Distinct number heads whose routes are remembered (cleared when full).
+ROUTE_CACHE = 4096
+
+
 class Router:
     """Longest matching prefix of the E.164 number; ties go to the operator listed first."""
 
@@ -95,14 +99,24 @@ class Router:
         ]
         table.sort(reverse=True)
         self._table = [(prefix, name) for _, _, prefix, name in table]
+        #: The answer depends only on the number's first ``_span`` characters (the longest
+        #: prefix): a campaign's numbers share a few such heads, so the answers are cached.
+        self._span = max((len(prefix) for prefix, _ in self._table), default=0)
+        self._cache: dict[str, tuple[str, ...]] = {}
 
-    def candidates(self, number: str) -> list[str]:
+    def candidates(self, number: str) -> tuple[str, ...]:
         """Operators that may carry ``number``, best first (each once)."""
-        seen: list[str] = []
-        for prefix, name in self._table:
-            if number.startswith(prefix) and name not in seen:
-                seen.append(name)
-        return seen
+        head = number[: self._span]
+        found = self._cache.get(head)
+        if found is None:
+            seen: list[str] = []
+            for prefix, name in self._table:
+                if head.startswith(prefix) and name not in seen:
+                    seen.append(name)
+            if len(self._cache) >= ROUTE_CACHE:
+                self._cache.clear()
+            found = self._cache[head] = tuple(seen)
+        return found
 
 
 def relative_validity(seconds: float) -> str:
