@@ -249,6 +249,7 @@ class Outbox:
         self.live_limit = LIVE_RECORDS
         self._attempt_touched: set[int] = set()
         self._new_pending: dict[bytes, None] = {}
+        self._orphans = False
         with env.begin() as txn:
             self.next_id = self._last_key(txn, self._msg) + 1
             self.next_event = self._last_key(txn, self._evt) + 1
@@ -304,6 +305,9 @@ class Outbox:
         records: dict[int, dict[str, Any]] = {}
         for new in batch.accept:
             batch.accepted.append(self._accept(txn, new, records))
+        # Receipts that overtook their submit_sm_resp are rare: most batches have none to
+        # look up (a B-tree probe per accepted part otherwise).
+        self._orphans = bool(batch.results) and txn.stat(self._orphan)["entries"] > 0
         for result in batch.results:
             self._part_result(txn, result, records, batch)
         for receipt in batch.receipts:
@@ -494,7 +498,7 @@ class Outbox:
             if result.key is not None:
                 part[P_KEY] = result.key
                 txn.put(result.key, _ID_PART.pack(result.id, result.part), db=self._opid)
-                early = txn.pop(result.key, db=self._orphan)
+                early = txn.pop(result.key, db=self._orphan) if self._orphans else None
                 if early is not None:
                     self._apply_receipt(record, result.part, msgpack.unpackb(early))
         else:
