@@ -24,7 +24,7 @@ import pytest
 import gateway.optout.store as S
 from gateway import numbers
 from gateway._core import NumberSet
-from gateway._core._e164scan import packed_keys, scan, sort_numbers
+from gateway._core._e164scan import PackedItems, scan, sort_numbers
 from gateway.numbers import FastLines, InvalidNumber, fast_accepts, normalize
 from gateway.optout.store import ImportReport, OptoutStore, Reason, open_env
 
@@ -86,8 +86,10 @@ def _reference_import(self, path, scope, reason=Reason.IMPORT, source=None, *, r
             suffix = S._SCOPE_ID.pack(sid)
             pending.sort()
             marks = hold.filter.mark_keys(pending, hold.tags.permanent_in(scope))
-            result = self._put_one_value(t, [p + suffix for p in pending], value=value,
-                                         at=stamp, sid=sid)
+            # The same LMDB write as the real import (its arguments are now uint64 numbers).
+            sorted_numbers = array("Q", [int.from_bytes(p, "big") for p in pending])
+            result = self._put_one_value(t, sorted_numbers, len(pending), suffix=suffix,
+                                         value=value, at=stamp, sid=sid)
 
             def done():
                 tag = hold.tags.intern(((scope, value),))
@@ -435,15 +437,18 @@ def test_scan_canonical_is_the_store_rule():
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 1000, 70_000])
-def test_sort_numbers_and_packed_keys(n):
+def test_sort_numbers_and_packed_items(n):
     rng = random.Random(n)
     values = [rng.choice((rng.randrange(10, 10**15), rng.randrange(10, 1000), 2**64 - 1))
               for _ in range(n)]
     a = array("Q", [*values, 7, 5])
     sort_numbers(a, n)
     assert list(a) == [*sorted(values), 7, 5]
-    keys = packed_keys(a, n, b"\x00\x00\x00\x02")
-    assert keys == [struct.pack(">QI", v, 2) for v in sorted(values)]
+    keys = [struct.pack(">QI", v, 2) for v in sorted(values)]
+    assert list(PackedItems(a, n, b"\x00\x00\x00\x02")) == keys
+    assert list(PackedItems(a, n, b"\x00\x00\x00\x02", b"v")) == [(k, b"v") for k in keys]
+    with pytest.raises(ValueError):
+        PackedItems(a, n + 3, b"")
     with pytest.raises(ValueError):
         sort_numbers(a, n + 3)
 

@@ -1,6 +1,6 @@
 # cython: language_level=3
 """The bulk import's inner loops: canonical E.164 lines to 64-bit numbers, sorting them, and
-building their LMDB keys, without a Python object per number until the keys themselves.
+making their LMDB keys, without a Python object per number until each key is written.
 
 An opt-out import reads millions of lines that are nearly all ``+<digits>``: a Python loop
 over them (split, regex, decode, ``int``, ``struct.pack``) cost more than LMDB itself. Here a
@@ -16,9 +16,7 @@ A number is its E.164 digits read as an integer, as in :mod:`gateway._core._nums
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc
-from cpython.ref cimport Py_INCREF
 from libc.stdint cimport uint64_t
 from libc.string cimport memchr, memcpy, memset
 
@@ -148,25 +146,45 @@ def sort_numbers(uint64_t[::1] numbers, Py_ssize_t count) -> None:
     PyMem_RawFree(counts)
 
 
-def packed_keys(const uint64_t[::1] numbers, Py_ssize_t count, bytes suffix) -> list:
-    """The LMDB keys of ``numbers[:count]``: each number as 8 bytes big-endian (what
-    :func:`gateway.numbers.pack` makes of its E.164 form) followed by ``suffix``, as a list."""
-    cdef Py_ssize_t n = count, i, b, s = PyBytes_GET_SIZE(suffix)
-    cdef uint64_t v
-    cdef list keys
-    cdef bytes key
-    cdef unsigned char *k
-    cdef const char *sp = PyBytes_AS_STRING(suffix)
-    if not 0 <= n <= numbers.shape[0]:
-        raise ValueError("packed_keys: count out of range")
-    keys = PyList_New(n)
-    for i in range(n):
+cdef class PackedItems:
+    """The LMDB keys of ``numbers[:count]``, one at a time: each number as 8 bytes big-endian
+    (what :func:`gateway.numbers.pack` makes of its E.164 form) followed by ``suffix``; or
+    ``(key, value)`` pairs when ``value`` is given, what ``Cursor.putmulti`` reads. Made on
+    demand, so a batch of a million numbers never holds a million key objects (8 bytes a
+    number for the batch, not 56). ``numbers`` must not change while this is iterated."""
+
+    cdef const uint64_t[::1] _numbers
+    cdef Py_ssize_t _count, _i
+    cdef bytes _suffix
+    cdef object _value
+
+    def __init__(self, const uint64_t[::1] numbers, Py_ssize_t count, bytes suffix,
+                 value=None):
+        if not 0 <= count <= numbers.shape[0]:
+            raise ValueError("PackedItems: count out of range")
+        self._numbers = numbers
+        self._count = count
+        self._i = 0
+        self._suffix = suffix
+        self._value = value
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef Py_ssize_t b, s = PyBytes_GET_SIZE(self._suffix)
+        cdef uint64_t v
+        cdef bytes key
+        cdef unsigned char *k
+        if self._i >= self._count:
+            raise StopIteration
+        v = self._numbers[self._i]
+        self._i += 1
         key = PyBytes_FromStringAndSize(NULL, 8 + s)
         k = <unsigned char *>PyBytes_AS_STRING(key)
-        v = numbers[i]
         for b in range(8):
             k[7 - b] = <unsigned char>(v >> (8 * b))
-        memcpy(k + 8, sp, <size_t>s)
-        Py_INCREF(key)  # PyList_SET_ITEM steals a reference; ``key`` keeps its own
-        PyList_SET_ITEM(keys, i, key)
-    return keys
+        memcpy(k + 8, PyBytes_AS_STRING(self._suffix), <size_t>s)
+        if self._value is None:
+            return key
+        return (key, self._value)
