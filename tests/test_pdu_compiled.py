@@ -155,7 +155,7 @@ def test_the_codec_entry_points_are_the_compiled_ones():
     assert codec.decode is _pdu.decode
     assert codec.encode is _pdu.encode
     assert codec.builder(SubmitSm) is _pdu.build_submit_sm
-    assert codec.builder(DeliverSmResp) is codec.builder_python(DeliverSmResp)
+    assert isinstance(codec.builder(DeliverSmResp), _pdu.Builder)
     assert set(_pdu.registered()) == set(PDU_CLASSES.values())
     assert _pdu.DEFAULT_MAX_PDU_LENGTH == codec.DEFAULT_MAX_PDU_LENGTH
     assert _pdu.decode.__kwdefaults__ == {"max_length": codec.DEFAULT_MAX_PDU_LENGTH}
@@ -551,6 +551,27 @@ def test_build_submit_sm_refuses_what_the_class_refuses():
             _pdu.build_submit_sm(*args, **kw)
         with pytest.raises(TypeError):
             codec.builder_python(SubmitSm)(*args, **kw)
+
+
+@given(st.sampled_from(ALL_CLASSES), st.data())
+def test_builders_equal_the_class(cls, data):
+    names = [f.name for f in dataclasses.fields(cls)]
+    chosen = data.draw(st.lists(st.sampled_from(names), unique=True))
+    kw = {name: data.draw(st.sampled_from([0, 1, "x", b"y", None, (), 3.5])) for name in chosen}
+    built = codec.builder(cls)(**kw)
+    assert type(built) is cls
+    assert built == cls(**kw) == codec.builder_python(cls)(**kw)
+    assert same_encode(built)[0] in ("ok", "error")
+
+
+@pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
+def test_builders_refuse_what_the_class_refuses(cls):
+    for args, kw in (((1,), {}), ((), {"no_such_field": 1}), ((), {"sequence_number": 1, "x": 1})):
+        for build in (cls, codec.builder(cls), codec.builder_python(cls)):
+            with pytest.raises(TypeError):
+                build(*args, **kw)
+    with pytest.raises(ValueError, match="not registered"):
+        _pdu.Builder(int)
 
 
 # -- framer ----------------------------------------------------------------------------------

@@ -22,9 +22,9 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 from libc.string cimport memchr, memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_GetItem, PyDict_Next
 from cpython.list cimport PyList_Append
-from cpython.long cimport PyLong_FromLong, PyLong_FromUnsignedLong
+from cpython.long cimport PyLong_AsSsize_t, PyLong_FromLong, PyLong_FromUnsignedLong
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
@@ -127,6 +127,7 @@ cdef class _Layout:
     cdef Py_ssize_t off_payload  # message_payload's slot, or -1
     # Every field's slot and default, in dataclass order.
     cdef Py_ssize_t field_off[MAX_FIELDS]
+    cdef tuple names
     cdef tuple defaults
 
 
@@ -189,6 +190,7 @@ def register(type cls, uint32_t command_id, *, tuple fields, tuple body, tuple t
     L.omit_empty_body = omit_empty_body
     L.header_only = "tlvs" not in names
     L.n_fields = len(fields)
+    L.names = tuple(names)
     L.defaults = tuple(default for _, default in fields)
     for i, name in enumerate(names):
         L.field_off[i] = _slot_offset(cls, name)
@@ -514,6 +516,8 @@ cdef object _encode_pdu(_Layout L, object pdu, object sequence_number):
     cdef Field *f
     cdef int j
     cdef uint8_t *w
+    cdef uint8_t *start
+    cdef Py_ssize_t total
     cdef PyObject *raw = NULL
     if sequence_number is None:
         if not _uint(_slot(o, L.off_seq)[0], 0xFFFFFFFF, &seq):
@@ -558,8 +562,9 @@ cdef object _encode_pdu(_Layout L, object pdu, object sequence_number):
             if v == NULL:
                 return None
             if v == Py_None:
-                sizes[i] = -1
+                sizes[i] = -1  # absent: not written
                 continue
+            sizes[i] = 0
             if f.kind == K_INT8:
                 if not _uint(v, 0xFF, &ints[i]):
                     return None
@@ -599,9 +604,10 @@ cdef object _encode_pdu(_Layout L, object pdu, object sequence_number):
             body = -1  # 3.4: no body at all (every C-string empty, no TLV)
     if HEADER + body > 0xFFFFFFFF:
         return None
-    out = PyBytes_FromStringAndSize(NULL, HEADER + (body if body > 0 else 0))
-    w = <uint8_t *>PyBytes_AS_STRING(out)
-    w = _w32(w, <uint32_t>(HEADER + (body if body > 0 else 0)))
+    total = HEADER + (body if body > 0 else 0)
+    out = PyBytes_FromStringAndSize(NULL, total)
+    start = <uint8_t *>PyBytes_AS_STRING(out)
+    w = _w32(start, <uint32_t>total)
     w = _w32(w, L.command_id)
     w = _w32(w, <uint32_t>status)
     w = _w32(w, <uint32_t>seq)
@@ -651,6 +657,8 @@ cdef object _encode_pdu(_Layout L, object pdu, object sequence_number):
         w = _w16(w, <uint32_t>n)
         memcpy(w, _bytes_data(v), n)
         w += n
+    if w != start + total:  # the two passes disagree: a bug here, never send such a PDU
+        raise AssertionError(f"encoded {w - start} octets of {total}")
     return out
 
 
@@ -786,3 +794,49 @@ def build_submit_sm(
     _put(o, off[27], language_indicator)
     _put(o, off[28], tlvs)
     return o
+
+
+# --------------------------------------------------------------------------------------------
+# Builders for the other classes (the session answers each deliver_sm with one)
+# --------------------------------------------------------------------------------------------
+
+
+cdef class Builder:
+    """``cls(**fields)`` for a registered PDU class ``cls``, without the frozen dataclass's
+    ``__init__`` (codec.builder). Keywords only; like the class, it checks no value."""
+
+    cdef _Layout _layout
+    cdef dict _index  # field name -> position
+
+    def __init__(self, type cls):
+        cdef PyObject *layout = PyDict_GetItem(_by_type, cls)
+        if layout == NULL:
+            raise ValueError(f"{cls.__name__} is not registered")
+        self._layout = <_Layout>layout
+        self._index = {name: i for i, name in enumerate(self._layout.names)}
+
+    def __call__(self, *args, **kwargs):
+        cdef _Layout L = self._layout
+        cdef Py_ssize_t i
+        cdef PyObject *index
+        cdef PyObject **slot
+        if args:
+            raise TypeError(f"{L.cls.__name__}() takes keyword arguments only")
+        cdef Py_ssize_t at = 0
+        cdef PyObject *name
+        cdef PyObject *given
+        o = _new(L)
+        while PyDict_Next(kwargs, &at, &name, &given):
+            index = PyDict_GetItem(self._index, <object>name)
+            if index == NULL:
+                raise TypeError(
+                    f"{L.cls.__name__}() got an unexpected keyword argument {<object>name!r}"
+                )
+            _put(o, L.field_off[PyLong_AsSsize_t(<object>index)], <object>given)
+        for i in range(L.n_fields):
+            slot = _slot(<PyObject *>o, L.field_off[i])
+            if slot[0] == NULL:
+                value = <object>PyTuple_GET_ITEM(L.defaults, i)
+                Py_INCREF(value)
+                slot[0] = <PyObject *>value
+        return o
