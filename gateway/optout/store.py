@@ -141,6 +141,8 @@ READ_CHUNK = 1 << 20
 #: the parsing cost 20 s of that). Memory is bounded by it: 8 bytes per pending number (a
 #: uint64 array; keys are made one at a time as LMDB takes them), 8 MB at this size.
 IMPORT_BATCH = 1_000_000
+#: Room for numbers an import's batch starts with (it doubles up to the batch size).
+_PENDING_START = 1 << 16
 #: Keys read per read transaction when (re)loading the filter: few transactions, and none that
 #: pins old pages for more than a fraction of a second.
 LOAD_CHUNK = 1_000_000
@@ -969,9 +971,13 @@ class OptoutStore:
                         else source, None)
         report = ImportReport()
         batch = max(batch, 1)
-        # The batch's numbers as uint64 (8 bytes each, not a bytes object), ``count`` of them.
-        pending = array("Q", bytes(8 * batch))
+        # The batch's numbers as uint64 (8 bytes each, not a bytes object), ``count`` of them;
+        # the array doubles up to ``batch`` as needed (a huge ``batch`` costs nothing upfront).
+        pending = array("Q", bytes(8 * min(batch, _PENDING_START)))
         count = 0
+
+        def room() -> None:
+            pending.frombytes(bytes(8 * min(len(pending), batch - len(pending))))
         line_no = 0
         first_content = True
 
@@ -1018,6 +1024,8 @@ class OptoutStore:
                 text_s = line.decode("ascii").rstrip("\r")
                 if fast_accepts(text_s, require_mobile):
                     fast.note(text_s)  # its calling code: accepted by the next chunks' scan
+                    if count == len(pending):
+                        room()
                     pending[count] = int(text_s)
                     count += 1
                     first_content = False
@@ -1049,6 +1057,8 @@ class OptoutStore:
                 first_content = False
                 return
             first_content = False
+            if count == len(pending):
+                room()
             pending[count] = int(number)
             count += 1
             if count >= batch:
@@ -1069,6 +1079,8 @@ class OptoutStore:
                 stripped = fast.strip(block)
                 pos = spos = 0
                 while pos < len(block):
+                    if count == len(pending):
+                        room()
                     pos, spos, count, lines, slow = scan(block, pos, stripped, spos, pending,
                                                          count)
                     if lines > (slow >= 0):
