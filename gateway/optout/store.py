@@ -977,7 +977,9 @@ class OptoutStore:
         count = 0
 
         def room() -> None:
+            """``pending`` is full, ``count`` below ``batch``: double it."""
             pending.frombytes(bytes(8 * min(len(pending), batch - len(pending))))
+
         line_no = 0
         first_content = True
 
@@ -1083,7 +1085,7 @@ class OptoutStore:
                         room()
                     pos, spos, count, lines, slow = scan(block, pos, stripped, spos, pending,
                                                          count)
-                    if lines > (slow >= 0):
+                    if lines > (slow >= 0):  # numbers came first: no header after them
                         first_content = False
                     line_no += lines
                     if slow >= 0:
