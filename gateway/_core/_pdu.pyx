@@ -1,13 +1,13 @@
 # cython: language_level=3
 """The SMPP PDU codec's compiled fast path: ``encode``, ``decode``, the framer's cutting loop and
-the submit_sm builder (gateway.smpp.codec is the API and documents the rules).
+the PDU builders (gateway.smpp.codec is the API and documents the rules).
 
 Each PDU class is described to this module once, by ``register``, from the same ``BODY`` and
 ``TLVS`` tables the Python codec compiles (gateway/smpp/pdu.py): a C array of fields per class,
 walked by one C loop per direction. The objects are the codec's own frozen, slotted dataclasses,
 allocated with their type's ``tp_alloc`` (what ``object.__new__`` does) and filled by storing into
-their slots at the offsets their member descriptors give, as ``codec.builder`` does through the
-descriptors.
+their slots at the offsets their member descriptors give (what the generated Python decoders do
+through the descriptors' ``__set__``).
 
 This path only ever answers when it is sure: any defect in a frame, any value the Python encoder
 would refuse or is not of the plain type this code reads (a str subclass, a bytearray payload, a

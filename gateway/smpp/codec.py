@@ -6,11 +6,12 @@ The codec is table-driven: at import it compiles each PDU class's ``BODY`` and `
 ``dataclasses`` writes ``__init__``, with no hand-written code to drift from the tables.
 ``generated_source(cls)`` shows the code made for a class.
 
-``encode``, ``decode``, the framer's cutting loop and ``builder(SubmitSm)`` are compiled
+``encode``, ``decode``, the framer's cutting loop and the ``builder`` constructors are compiled
 (gateway/_core/_pdu.pyx), fed the same tables at import. The compiled path answers only what it
 fully accepts: every other frame or PDU (any defect, any value of an unusual type) goes to the
-generated Python functions, ``decode_python`` and ``encode_python``, which raise the errors below.
-Those are also the oracle the compiled path is tested against (tests/test_pdu_compiled.py).
+generated Python functions, ``decode_python`` and ``encode_python``, which raise the errors
+below. Those, ``builder_python`` and ``Framer._cut_python`` are also the oracle the compiled path
+is tested against (tests/test_pdu_compiled.py).
 
 Be strict in what we send, liberal in what we accept (reference sections 7, 8 and 14):
 
