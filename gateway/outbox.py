@@ -440,6 +440,8 @@ class Outbox:
         at: float,
         batch: Batch,
     ) -> None:
+        number = self._event_no
+        self._event_no = number + 1
         event: dict[str, Any] = {
             "event": "status",
             "id": str(message_id),
@@ -451,7 +453,8 @@ class Outbox:
             event["ref"] = record["rf"]
         if record["er"] is not None:
             event["error"] = record["er"]
-        self._event(txn, event, batch)
+        event["cursor"] = cursor_of(number)
+        batch.events.append(event)
 
     def _settle(
         self,
@@ -462,7 +465,11 @@ class Outbox:
         batch: Batch,
     ) -> None:
         """Recompute the message's state from its parts; on a change, write the status event."""
-        state = _message_state(record["pt"])
+        parts = record["pt"]
+        if len(parts) == 1:  # most messages: one part's state is the message's
+            state = _PART_TO_MESSAGE.get(parts[0][P_STATE])
+        else:
+            state = _message_state(parts)
         if state is None or state == record["st"]:
             return
         before = record["st"]
@@ -518,14 +525,24 @@ class Outbox:
 
     @staticmethod
     def _apply_receipt(record: dict[str, Any], index: int, receipt: dict[str, Any]) -> None:
+        """An early receipt (kept in ``orphan``) applied once its part's result is stored."""
+        if receipt["final"]:
+            Outbox._final_receipt(
+                record, index, stat=receipt["stat"], err=receipt["err"],
+                delivered=receipt["delivered"], at=receipt["at"],
+            )
+
+    @staticmethod
+    def _final_receipt(
+        record: dict[str, Any], index: int, *, stat: str | None, err: str | None,
+        delivered: bool, at: float,
+    ) -> None:
         part = record["pt"][index]
-        if not receipt["final"]:
-            return
-        part[P_STATE] = state = _state_after_receipt(receipt["stat"], receipt["delivered"])
-        part[P_STATUS] = receipt["stat"]
-        part[P_DONE] = receipt["at"]
+        part[P_STATE] = state = _state_after_receipt(stat, delivered)
+        part[P_STATUS] = stat
+        part[P_DONE] = at
         if state != "delivered":
-            part[P_ERROR] = f"receipt {receipt['stat'] or 'without a state'} err:{receipt['err']}"
+            part[P_ERROR] = f"receipt {stat or 'without a state'} err:{err}"
             if record["er"] is None:
                 code = "expired" if state == "expired" else "undelivered"
                 record["er"] = {"code": code, "message": f"part {index + 1}: {part[P_ERROR]}"}
@@ -537,43 +554,47 @@ class Outbox:
         records: dict[int, dict[str, Any]],
         batch: Batch,
     ) -> None:
-        stored = {
-            "stat": receipt.stat,
-            "err": receipt.err,
-            "final": receipt.final,
-            "delivered": receipt.delivered,
-            "at": receipt.at,
-        }
         where = txn.get(receipt.key, db=self._opid)
         if where is None:
             # The receipt overtook the storing of its submit_sm_resp (or the SMSC sent it before
             # answering): keep it until the part's result arrives.
+            stored = {
+                "stat": receipt.stat,
+                "err": receipt.err,
+                "final": receipt.final,
+                "delivered": receipt.delivered,
+                "at": receipt.at,
+            }
             txn.put(receipt.key, self._packer.pack(stored), db=self._orphan)
             return
         message_id, index = _ID_PART.unpack(where)
-        record = self._load(txn, message_id, records)
+        record = records.get(message_id) or self._load(txn, message_id, records)
         if record is None or index >= len(record["pt"]):
             return
-        self._event(
-            txn,
-            {
-                "event": "receipt",
-                "id": str(message_id),
-                "account": record["a"],
-                "part": index + 1,
-                "operator": receipt.operator,
-                "message_id": receipt.message_id,
-                "stat": receipt.stat,
-                "err": receipt.err,
-                "at": receipt.at,
-            },
-            batch,
-        )
+        number = self._event_no
+        self._event_no = number + 1
+        batch.events.append({
+            "event": "receipt",
+            "id": str(message_id),
+            "account": record["a"],
+            "part": index + 1,
+            "operator": receipt.operator,
+            "message_id": receipt.message_id,
+            "stat": receipt.stat,
+            "err": receipt.err,
+            "at": receipt.at,
+            "cursor": cursor_of(number),
+        })
         submitted = record["pt"][index][P_SUBMITTED]
         if submitted is not None:
             batch.receipt_delays.append((receipt.operator, max(0.0, receipt.at - submitted)))
-        self._apply_receipt(record, index, stored)
-        if receipt.permanent and receipt.final and not receipt.delivered:
+        if not receipt.final:
+            return
+        self._final_receipt(
+            record, index, stat=receipt.stat, err=receipt.err, delivered=receipt.delivered,
+            at=receipt.at,
+        )
+        if receipt.permanent and not receipt.delivered:
             batch.failed_numbers.append((record["to"], receipt.at))
         self._settle(txn, message_id, record, receipt.at, batch)
 

@@ -206,3 +206,42 @@ def test_the_map_grows_instead_of_failing(outbox):
         write(outbox, accept=[new(outbox) for _ in range(2000)])
     assert outbox.env.info()["map_size"] > size
     assert outbox.counts()["messages"] == 12000
+
+
+def test_an_intermediate_receipt_is_an_event_and_changes_no_state(outbox):
+    m = new(outbox)
+    write(outbox, accept=[m])
+    write(outbox, results=[accepted(m.id, 0, "B1")])
+    enroute = ReceiptUpdate(
+        key=opid_key("sim", "B1"), operator="sim", message_id="B1", stat="ENROUTE", err="000",
+        final=False, delivered=False, at=1003.0, permanent=True,
+    )
+    batch = write(outbox, receipts=[enroute])
+    assert [(e["event"], e["stat"], e["part"]) for e in batch.events] == [("receipt", "ENROUTE", 1)]
+    assert batch.failed_numbers == [] and batch.finished == []
+    record = outbox.get(m.id)
+    assert record["st"] == "submitted" and record["pt"][0][0] == "submitted"
+    assert batch.receipt_delays == [("sim", pytest.approx(2.0))]
+
+
+def test_a_permanent_failure_receipt_fails_the_message_and_counts_against_the_number(outbox):
+    m = new(outbox)
+    write(outbox, accept=[m])
+    write(outbox, results=[accepted(m.id, 0, "C1")])
+    undeliv = ReceiptUpdate(
+        key=opid_key("sim", "C1"), operator="sim", message_id="C1", stat="UNDELIV", err="001",
+        final=True, delivered=False, at=1009.0, permanent=True,
+    )
+    batch = write(outbox, receipts=[undeliv])
+    assert [e["event"] for e in batch.events] == ["receipt", "status"]
+    status = batch.events[1]
+    assert status["state"] == "failed" and status["error"]["code"] == "undelivered"
+    assert status["cursor"] > batch.events[0]["cursor"]
+    assert batch.failed_numbers == [("+33612345678", 1009.0)] and batch.finished == [m.id]
+    record = outbox.get(m.id)
+    assert record["pt"][0][0] == "failed" and record["pt"][0][3] == "UNDELIV"
+    assert record["er"]["message"] == "part 1: receipt UNDELIV err:001"
+    # A late duplicate receipt never reopens the message.
+    again = write(outbox, receipts=[receipt("C1")])
+    assert [e["event"] for e in again.events] == ["receipt"]
+    assert outbox.get(m.id)["st"] == "failed"
