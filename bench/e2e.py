@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -76,6 +77,47 @@ def scrape(port: int) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             out[name] = float(value)
     return out
+
+
+class Tracer(threading.Thread):
+    """Samples the daemon's counters and the processes' CPU every 0.25 s during phase 1."""
+
+    def __init__(self, port: int, pids: dict[str, int], started: float) -> None:
+        super().__init__(daemon=True)
+        self.port, self.pids, self.started = port, pids, started
+        self.rows: list[tuple[float, float, float, float, dict[str, float]]] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(0.25):
+            try:
+                m = scrape(self.port)
+                cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+            except OSError:
+                continue
+            self.rows.append((
+                time.perf_counter() - self.started,
+                total(m, "gateway_messages_accepted_total"),
+                total(m, "gateway_parts_submitted_total"),
+                total(m, "gateway_receipts_total"),
+                cpu,
+            ))
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+    def table(self) -> str:
+        lines = ["    t  accepted/s submitted/s receipted/s  daemon%  simulator%"]
+        for before, row in zip(self.rows, self.rows[1:], strict=False):
+            dt_ = row[0] - before[0]
+            rates = [(row[i] - before[i]) / dt_ for i in (1, 2, 3)]
+            cpu = [100 * (row[4][k] - before[4][k]) / dt_ for k in ("daemon", "simulator")]
+            lines.append(
+                f"{row[0]:5.2f} {rates[0]:11,.0f} {rates[1]:11,.0f} {rates[2]:11,.0f}"
+                f" {cpu[0]:8.0f} {cpu[1]:10.0f}"
+            )
+        return "\n".join(lines)
 
 
 def total(metrics: dict[str, float], prefix: str) -> float:
@@ -173,6 +215,10 @@ def main() -> int:
     parser.add_argument("--commit-interval-ms", type=float, default=8.0,
                         help="the daemon's [gateway] commit_interval_ms (group commit window)")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--trace", action="store_true",
+        help="print a timeline of phase 1 (counts and CPU every 0.25 s) to see which stage lags",
+    )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -258,6 +304,9 @@ name = "bench"
         queue: mp.Queue = mp.Queue()
         cpu0 = {"daemon": cpu_seconds(daemon.pid), "simulator": cpu_seconds(sim.pid)}
         started = time.perf_counter()
+        tracer = Tracer(metrics_port, {"daemon": daemon.pid, "simulator": sim.pid}, started)
+        if args.trace:
+            tracer.start()
         procs = [
             mp.Process(
                 target=client_process, args=(sock, n, per_client, args.batch, args.window, queue)
@@ -285,6 +334,9 @@ name = "bench"
         if receipted_at is None:
             raise SystemExit("bench: not every receipt arrived within 600 s")
         cpu1 = {"daemon": cpu_seconds(daemon.pid), "simulator": cpu_seconds(sim.pid)}
+        if args.trace:
+            tracer.stop()
+            print(tracer.table(), file=sys.stderr)
         m = scrape(metrics_port)
 
         # Phase 2: latency at half rate
