@@ -31,6 +31,8 @@ from typing import Any, ClassVar, TypeAlias
 
 import msgpack
 
+from gateway.frozen import maker
+
 __all__ = [
     "ALL_EVENT_TYPES",
     "CLIENT_MAX_FRAME_BYTES",
@@ -248,6 +250,10 @@ class SubmitRequest:
     transliterate: bool = False
     #: 0..9, higher goes first
     priority: int = DEFAULT_PRIORITY
+
+
+#: One per message submitted (gateway.frozen: built without the frozen ``__init__``).
+_submit_request = maker(SubmitRequest)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -503,7 +509,7 @@ def _submit(m: dict[Any, Any], seq: int, allowed: frozenset[str]) -> SubmitReque
             priority = DEFAULT_PRIORITY
         else:
             raise _invalid("priority", f"an integer from 0 to {MAX_PRIORITY}", priority)
-    return SubmitRequest(
+    return _submit_request(
         seq=seq, account=account, to=to, from_=sender, text=text, class_=class_, ref=ref,
         send_at=send_at, validity=validity, transliterate=_optional_bool(m, "transliterate"),
         priority=priority,

@@ -34,6 +34,7 @@ from typing import Protocol
 import structlog
 import trio
 
+from gateway.frozen import maker
 from gateway.smpp.errors import ProtocolError
 from gateway.smpp.events import (
     BindFailed,
@@ -125,6 +126,10 @@ class SubmitOutcome:
     reason: str = ""
     #: Which operator and link answered.
     operator: str = ""
+
+
+#: Every accepted part's outcome is one of these (gateway.frozen: no frozen ``__init__``).
+_submit_outcome = maker(SubmitOutcome)
 
 
 class InboundHandler(Protocol):
@@ -803,7 +808,7 @@ class Link:
                 pacer.ok()
             await self._report(
                 conn,
-                SubmitOutcome(
+                _submit_outcome(
                     tag=job.tag,
                     outcome=Outcome.ACCEPTED,
                     command_status=0,

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Any
 
+from gateway.frozen import maker
 from gateway.smpp import codec
 from gateway.smpp.errors import FramingError, PduDecodeError, ProtocolError
 from gateway.smpp.events import (
@@ -53,6 +54,10 @@ from gateway.smpp.pdu import (
     Unbind,
     UnbindResp,
 )
+
+#: One of these per PDU in each direction: built without the frozen ``__init__`` (gateway.frozen).
+_request_received = maker(RequestReceived)
+_response_received = maker(ResponseReceived)
 
 
 class Role(Enum):
@@ -457,7 +462,7 @@ class Session:
             self._pending_bind = pdu
             self.state = State.BINDING
             return BindRequested(pdu=pdu)
-        return RequestReceived(pdu=pdu)
+        return _request_received(pdu=pdu)
 
     def _handle_response(self, pdu: Pdu) -> Event:
         seq = pdu.sequence_number
@@ -490,7 +495,7 @@ class Session:
             return BindFailed(command_status=pdu.command_status, request=request)
         if rid == C.UNBIND:
             return self._close_unbound(by_peer=False)
-        return ResponseReceived(pdu=pdu, request=request)
+        return _response_received(pdu=pdu, request=request)
 
     def _settle(self, request: Outstanding) -> None:
         del self._outstanding[request.sequence_number]
