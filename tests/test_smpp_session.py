@@ -771,6 +771,18 @@ def test_deliver_sm_is_left_to_the_application(mode: BindMode) -> None:
     assert pair.smsc.in_flight == 0
 
 
+@pytest.mark.parametrize("status", [0, S.ESME_RX_T_APPN, S.ESME_RMSGQFUL, 0xFFFFFFFF])
+@pytest.mark.parametrize("seq", [1, 0x1234, 0x7FFFFFFF])
+def test_deliver_sm_resp_bytes_are_the_codecs(status: int, seq: int) -> None:
+    """respond() writes a deliver_sm_resp without building it: the codec's bytes exactly."""
+    pair = bound_pair(BindMode.TRANSCEIVER)
+    request = dataclasses.replace(deliver(3), sequence_number=seq)
+    pair.esme.respond(request, command_status=status)
+    assert pair.esme.data_to_send() == codec.encode(
+        DeliverSmResp(sequence_number=seq, command_status=status)
+    )
+
+
 def sent_again(session: Session) -> list:
     """Decode the queue without draining it (so the test can still exchange)."""
     return decode_all(b"".join(session._out))

@@ -12,6 +12,7 @@ each), answers enquire_link and unbind by itself, and leaves every answer that n
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Any
@@ -36,6 +37,7 @@ from gateway.smpp.events import (
     UnexpectedResponse,
 )
 from gateway.smpp.pdu import (
+    RESPONSE_BIT,
     BindReceiver,
     BindReceiverResp,
     BindTransceiver,
@@ -157,6 +159,11 @@ MAX_SEQUENCE = 0x7FFFFFFF
 #: Requests the protocol gives no response (outbind; alert_notification is not sent by us).
 _NO_RESPONSE = frozenset({C.OUTBIND, C.ALERT_NOTIFICATION})
 #: What ``respond`` may answer, with the fast constructor of each answer (codec.builder).
+#: deliver_sm_resp with an empty message_id: command_length 17, id, status, sequence, NUL.
+_DELIVER_SM_RESP = struct.Struct(">IIII1x")
+_DELIVER_SM_RESP_ID = C.DELIVER_SM | RESPONSE_BIT
+_U32 = 0xFFFFFFFF
+
 _RESPONDABLE = {
     cid: codec.builder(cls)
     for cid, cls in _RESPONSE.items()
@@ -321,6 +328,14 @@ class Session:
                 command_status=CommandStatus.ESME_RINVBNDSTS,
                 command_id=request.command_id,
             )
+        if request.command_id == C.DELIVER_SM and not message_id and 0 <= command_status <= _U32:
+            # One per receipt: the 17-octet deliver_sm_resp (header + an empty message_id),
+            # written without building the PDU (the bytes codec.encode makes; tested).
+            self._out.append(
+                _DELIVER_SM_RESP.pack(17, _DELIVER_SM_RESP_ID, command_status,
+                                      request.sequence_number)
+            )
+            return
         self._queue(
             build(
                 sequence_number=request.sequence_number,
