@@ -39,6 +39,13 @@ _ID_PART = struct.Struct(">QB")
 # A part is [state, operator, message_id, status, error, submitted_at, done_at, index key].
 P_STATE, P_OPERATOR, P_MSGID, P_STATUS, P_ERROR, P_SUBMITTED, P_DONE, P_KEY = range(8)
 
+#: A record is stored as the msgpack array ``[[st, er, pt], [a, to, fr, tx, ...]]``: what changes
+#: first, then what never changes after acceptance (``_STATIC``), packed once per message and
+#: reused by each rewrite (submitted, delivered), which packs only the first element. Records
+#: written as one map (before this layout) still read.
+_STATIC = ("a", "to", "fr", "tx", "mk", "rf", "pr", "tl", "at", "sa", "ex", "en")
+_RECORD_HEADER = b"\x92"  # msgpack fixarray of 2
+
 #: Records of unfinished messages kept in memory by the writer (about 1 KiB each).
 LIVE_RECORDS = 200_000
 
@@ -46,6 +53,28 @@ LIVE_RECORDS = 200_000
 FINAL_STATES = frozenset({"delivered", "failed", "expired", "rejected"})
 #: Part states after which the part is not sent again.
 SENT_PART_STATES = frozenset({"submitted", "delivered", "failed", "expired"})
+
+
+def decode_record(raw: bytes) -> dict[str, Any]:
+    """A stored record as the map the rest of the code reads (either layout)."""
+    obj = msgpack.unpackb(raw)
+    if type(obj) is dict:
+        return obj
+    (state, error, parts), static = obj
+    record = dict(zip(_STATIC, static, strict=True))
+    record["st"], record["er"], record["pt"] = state, error, parts
+    return record
+
+
+def _static_of(raw: bytes) -> bytes | None:
+    """The packed unchanging half of a stored record (None for the old one-map layout)."""
+    if raw[:1] != _RECORD_HEADER:
+        return None
+    unpacker = msgpack.Unpacker()
+    unpacker.feed(raw)
+    unpacker.read_array_header()
+    unpacker.skip()
+    return raw[unpacker.tell() :]
 
 
 def cursor_of(number: int) -> str:
@@ -173,6 +202,8 @@ class Batch:
     finished: list[int] = field(default_factory=list)
     #: Filled by apply: the records it wrote, by id (for the writer's cache, see committed).
     records: dict[int, Any] = field(default_factory=dict)
+    #: Filled by apply: the packed unchanging half of the records it wrote, by id.
+    statics: dict[int, bytes] = field(default_factory=dict)
     #: Filled by apply: numbers whose receipt says they failed for good, with the time.
     failed_numbers: list[tuple[str, float]] = field(default_factory=list)
     #: Filled by apply: (operator, seconds from the part's acceptance to its receipt).
@@ -243,6 +274,9 @@ class Outbox:
         #: Records of messages not yet final, as last written (writer thread only): updates
         #: skip reading and unpacking them again. Bounded; what falls out is read from LMDB.
         self._live: dict[int, dict[str, Any]] = {}
+        #: The packed unchanging half of each live record (see _STATIC), same keys as _live.
+        self._statics: dict[int, bytes] = {}
+        self._batch_statics: dict[int, bytes] = {}
         #: Runs in every batch's transaction (the opt-out rules): ``before(txn, batch)`` and
         #: ``after(txn, batch, emit)``; see gateway.optout.actions.
         self.hook: Any = None
@@ -280,6 +314,7 @@ class Outbox:
         except BaseException:
             for message_id in self._attempt_touched:  # changed in memory, not on disk
                 self._live.pop(message_id, None)
+                self._statics.pop(message_id, None)
             raise
         finally:
             self._attempt_touched.clear()
@@ -294,6 +329,7 @@ class Outbox:
         batch.events = []
         batch.finished = []
         batch.receipt_delays = []
+        batch.statics = self._batch_statics = {}
         batch.failed_numbers = []
         hook = self.hook
         if hook is not None:
@@ -341,9 +377,18 @@ class Outbox:
             txn.cursor(self._pending).putmulti([(key, b"") for key in self._new_pending])
             self._new_pending = {}
         key_of = _U64.pack
-        txn.cursor(self._msg).putmulti(
-            [(key_of(message_id), pack(record)) for message_id, record in records.items()]
-        )
+        statics = batch.statics
+        live_statics = self._statics
+        join = b"".join
+        rows = []
+        for message_id, record in records.items():
+            static = statics.get(message_id) or live_statics.get(message_id)
+            if static is None:
+                static = statics[message_id] = pack([record[k] for k in _STATIC])
+            rows.append((key_of(message_id), join(
+                (_RECORD_HEADER, pack([record["st"], record["er"], record["pt"]]), static)
+            )))
+        txn.cursor(self._msg).putmulti(rows)
         batch.records = records
         # The event counter moves only in ``committed``: this transaction may still be retried.
         return batch
@@ -352,13 +397,20 @@ class Outbox:
         """The batch's transaction committed: its event numbers are used for good, and its
         records are what the writer may update next without reading them back."""
         live = self._live
+        statics = self._statics
         for message_id, record in batch.records.items():
             if record["st"] in FINAL_STATES:
                 live.pop(message_id, None)
+                statics.pop(message_id, None)
             else:
                 live[message_id] = record
+                static = batch.statics.get(message_id)
+                if static is not None:
+                    statics[message_id] = static
         while len(live) > self.live_limit:
-            del live[next(iter(live))]
+            oldest = next(iter(live))
+            del live[oldest]
+            statics.pop(oldest, None)
         if batch.events:
             self.next_event = int(batch.events[-1]["cursor"]) + 1
             if not self.first_event:
@@ -377,8 +429,11 @@ class Outbox:
             raw = txn.get(id_key(message_id), db=self._msg)
             if raw is None:
                 return None
-            record = msgpack.unpackb(raw)
+            record = decode_record(raw)
             records[message_id] = record
+            static = _static_of(raw)
+            if static is not None:
+                self._batch_statics[message_id] = static
         return record
 
     def _accept(
@@ -625,7 +680,7 @@ class Outbox:
     def get(self, message_id: int) -> dict[str, Any] | None:
         with storage.begin_read(self.env) as txn:
             raw = txn.get(id_key(message_id), db=self._msg)
-        return None if raw is None else msgpack.unpackb(raw)
+        return None if raw is None else decode_record(raw)
 
     def pending(self, chunk: int = 10_000) -> Iterator[tuple[int, dict[str, Any]]]:
         """Messages with parts still to send (a restart's work), oldest first, read in chunks
@@ -641,7 +696,7 @@ class Outbox:
                     if key != after:
                         raw = txn.get(key, db=self._msg)
                         if raw is not None:
-                            rows.append((_U64.unpack(key)[0], msgpack.unpackb(raw)))
+                            rows.append((_U64.unpack(key)[0], decode_record(raw)))
                         after = key
                     found = cursor.next()
             if not rows:
@@ -692,7 +747,7 @@ class Outbox:
             found = cursor.first()
             while found and removed < limit:
                 key = cursor.key()
-                record = msgpack.unpackb(cursor.value())
+                record = decode_record(cursor.value())
                 if record["at"] >= cutoff:
                     break
                 if txn.get(key, db=self._pending) is not None:
@@ -719,7 +774,7 @@ class Outbox:
     def stored_ids(self, ids: Sequence[int]) -> list[dict[str, Any] | None]:
         with storage.begin_read(self.env) as txn:
             return [
-                None if (raw := txn.get(id_key(i), db=self._msg)) is None else msgpack.unpackb(raw)
+                None if (raw := txn.get(id_key(i), db=self._msg)) is None else decode_record(raw)
                 for i in ids
             ]
 

@@ -245,3 +245,43 @@ def test_a_permanent_failure_receipt_fails_the_message_and_counts_against_the_nu
     again = write(outbox, receipts=[receipt("C1")])
     assert [e["event"] for e in again.events] == ["receipt"]
     assert outbox.get(m.id)["st"] == "failed"
+
+
+def test_records_keep_their_content_through_rewrites_and_cache_misses(outbox):
+    """The unchanging half of a record is packed once and reused: a record read back from
+    LMDB (the writer's cache evicted) and rewritten keeps every field."""
+    outbox.live_limit = 1  # every record but the newest falls out of the cache
+    messages = [new(outbox, ref=f"r{i}") for i in range(5)]
+    write(outbox, accept=messages)
+    expected = {m.id: outbox.get(m.id) for m in messages}
+    assert expected[messages[0].id]["tx"] == "Bonjour" and expected[messages[0].id]["rf"] == "r0"
+    write(outbox, results=[accepted(m.id, 0, f"K{i}") for i, m in enumerate(messages)])
+    write(outbox, receipts=[receipt(f"K{i}") for i in range(5)])
+    for m in messages:
+        record = outbox.get(m.id)
+        assert record["st"] == "delivered" and record["pt"][0][0] == "delivered"
+        for key in ("a", "to", "fr", "tx", "mk", "rf", "pr", "tl", "at", "sa", "ex", "en"):
+            assert record[key] == expected[m.id][key], key
+
+
+def test_a_record_in_the_old_one_map_layout_reads_and_moves_on(outbox):
+    """Records written as a single msgpack map (the first layout) are read as they are, and
+    rewritten in the current one when they change."""
+    import msgpack
+
+    from gateway.outbox import decode_record, id_key
+
+    m = new(outbox)
+    write(outbox, accept=[m])
+    old = outbox.get(m.id)
+    with outbox.env.begin(write=True) as txn:
+        txn.put(id_key(m.id), msgpack.packb(old), db=outbox._msg)
+    outbox._live.clear()
+    outbox._statics.clear()
+    assert outbox.get(m.id) == old
+    write(outbox, results=[accepted(m.id, 0, "OLD1")])
+    with outbox.env.begin() as txn:
+        raw = txn.get(id_key(m.id), db=outbox._msg)
+    assert raw[:1] == b"\x92"  # the current layout
+    assert decode_record(raw) == {**old, "st": "submitted", "pt": decode_record(raw)["pt"]}
+    assert decode_record(raw)["pt"][0][2] == "OLD1"
