@@ -671,7 +671,9 @@ class GatewayConfig:
     data_dir: str = string("var/data", nonempty=True, doc="LMDB environment directory")
     socket_mode: str = custom("0660", _parse_octal_mode, doc="socket file permissions (octal)")
     map_size_mb: int = integer(1 << 20, lo=1, hi=1 << 24, doc="LMDB map (address space); grows")
-    commit_interval_ms: float = number(2.0, lo=0, hi=1000, doc="longest wait to gather a batch")
+    commit_interval_ms: float = number(
+        2.0, lo=0, hi=1000, doc="longest wait to gather a batch (an idle loop commits at once)"
+    )
     commit_batch: int = integer(2000, lo=1, hi=1_000_000, doc="most messages per write txn")
     retention_days: float = number(7.0, gt=0, doc="finished messages and events are pruned")
     default_validity_s: int = integer(172_800, lo=1, doc="validity when a submit gives none")
