@@ -40,7 +40,7 @@ test: build
 # Every benchmark runs, even after one misses its target; the status says whether any did.
 bench: build
 	@status=0; \
-	for b in codec smpp ratelimit e2e optout; do \
+	for b in codec pdu smpp ratelimit e2e optout; do \
 	  echo "== bench/$$b.py"; $(PY) bench/$$b.py || status=1; \
 	done; exit $$status
 
