@@ -29,7 +29,7 @@ from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
 
-from types import MemberDescriptorType
+from gateway._core._slots cimport slot_at as _slot, slot_offset as _slot_offset
 
 cdef extern from "Python.h":
     ctypedef struct _Type "PyTypeObject":
@@ -53,18 +53,6 @@ cdef extern from "Python.h":
     bint PyLong_Check(PyObject *o)
     long long PyLong_AsLongLongAndOverflow(PyObject *o, int *overflow)
     PyObject *Py_None
-
-cdef extern from "structmember.h":
-    ctypedef struct PyMemberDef:
-        int type
-        Py_ssize_t offset
-        int flags
-    int T_OBJECT_EX
-    int READONLY
-
-cdef extern from "Python.h":
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef *d_member
 
 #: The most octets a PDU may have unless the caller says otherwise (codec checks it is its own).
 DEFAULT_MAX_PDU_LENGTH = 64 * 1024
@@ -143,22 +131,6 @@ cdef object _encode_python = None
 # --------------------------------------------------------------------------------------------
 # Registration (once per class, at codec import)
 # --------------------------------------------------------------------------------------------
-
-
-cdef Py_ssize_t _slot_offset(type cls, str name) except -1:
-    """The offset of slot ``name`` of ``cls`` (defined on ``cls`` or a base), checked to be a
-    plain writable object slot."""
-    descr = None
-    for klass in cls.__mro__:
-        descr = klass.__dict__.get(name)
-        if descr is not None:
-            break
-    if type(descr) is not MemberDescriptorType:
-        raise TypeError(f"{cls.__name__}.{name} is not a slot")
-    cdef PyMemberDef *member = (<PyMemberDescrObject *><PyObject *>descr).d_member
-    if member.type != T_OBJECT_EX or member.flags & READONLY:
-        raise TypeError(f"{cls.__name__}.{name} is not a writable object slot")
-    return member.offset
 
 
 def register(type cls, uint32_t command_id, *, tuple fields, tuple body, tuple tlvs,
@@ -260,10 +232,6 @@ def registered():
 # --------------------------------------------------------------------------------------------
 # Slots
 # --------------------------------------------------------------------------------------------
-
-
-cdef inline PyObject **_slot(PyObject *o, Py_ssize_t offset) noexcept:
-    return <PyObject **>((<char *>o) + offset)
 
 
 cdef inline void _put(object o, Py_ssize_t offset, object value) noexcept:

@@ -11,7 +11,6 @@ changes ``__setattr__``). gateway.frozen builds makers from the dataclass fields
 class is one this can make.
 """
 
-from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.dict cimport PyDict_GetItem, PyDict_Next
 
@@ -39,7 +38,9 @@ cdef enum:
     MAX_FIELDS = 64
 
 
-cdef Py_ssize_t _slot_offset(type cls, str name) except -1:
+cdef Py_ssize_t slot_offset(type cls, str name) except -1:
+    """The offset of slot ``name`` of ``cls`` (defined on ``cls`` or a base), checked to be a
+    plain writable object slot."""
     descr = None
     for klass in cls.__mro__:
         descr = klass.__dict__.get(name)
@@ -51,10 +52,6 @@ cdef Py_ssize_t _slot_offset(type cls, str name) except -1:
     if member.type != T_OBJECT_EX or member.flags & READONLY:
         raise TypeError(f"{cls.__name__}.{name} is not a writable object slot")
     return member.offset
-
-
-cdef inline PyObject **_slot(PyObject *o, Py_ssize_t offset) noexcept:
-    return <PyObject **>((<char *>o) + offset)
 
 
 cdef class Maker:
@@ -84,7 +81,7 @@ cdef class Maker:
         self.missing = missing
         self.index = {}
         for i, name in enumerate(names):
-            self.offsets[i] = _slot_offset(cls, name)
+            self.offsets[i] = slot_offset(cls, name)
             self.index[name] = i
 
     def __call__(self, *args, **kwargs):
@@ -107,11 +104,11 @@ cdef class Maker:
                 raise TypeError(
                     f"{self.cls.__name__}() got an unexpected keyword argument {<object>name!r}"
                 )
-            slot = _slot(p, self.offsets[PyLong_AsSsize_t(<object>found)])
+            slot = slot_at(p, self.offsets[PyLong_AsSsize_t(<object>found)])
             Py_INCREF(<object>given)
             slot[0] = given  # a new object's slot, and each keyword comes once: it was empty
         for i in range(self.n):
-            slot = _slot(p, self.offsets[i])
+            slot = slot_at(p, self.offsets[i])
             if slot[0] == NULL:
                 value = self.defaults[i]
                 if value is self.missing:
