@@ -17,6 +17,8 @@ cdef class NumberSet:
 
     cdef int _resize(self, Py_ssize_t capacity) except -1
     cdef int _grow_for_one(self) except -1
+    cdef unsigned char _mark(self, uint64_t key, const unsigned char *keep,
+                             Py_ssize_t nkeep) noexcept
     cdef Py_ssize_t _probe(self, uint64_t key) noexcept
     cdef Py_ssize_t _index(self, uint64_t key) noexcept
     cdef bint _has(self, uint64_t key) noexcept

@@ -212,6 +212,21 @@ cdef class NumberSet:
             self._resize(_fits(self._count + 1))
         return 0
 
+    cdef unsigned char _mark(self, uint64_t key, const unsigned char *keep,
+                             Py_ssize_t nkeep) noexcept:
+        """Put ``key`` in (the caller made room) and return its mark (see mark_keys): 1 new,
+        2 kept its tag (``t > 0`` with ``keep[t]`` nonzero), 0 there and now untagged."""
+        cdef Py_ssize_t j = self._probe(key)
+        cdef uint64_t t = self._slots[j] >> _SHIFT
+        if self._slots[j] == 0:
+            self._slots[j] = key
+            self._count += 1
+            return 1
+        if t and <Py_ssize_t>t < nkeep and keep[t]:
+            return 2
+        self._slots[j] = key
+        return 0
+
     cdef Py_ssize_t _probe(self, uint64_t key) noexcept:
         """The slot of ``key``, or the empty slot where it would go; the table must have room
         (``_capacity > 0``: it is never full)."""
@@ -330,24 +345,16 @@ cdef class NumberSet:
         untagged), 2 if it kept its tag, 0 if it was there and is now untagged (so a number
         repeated in ``keys`` is marked 1 only the first time)."""
         cdef list seq = keys if type(keys) is list else list(keys)
-        cdef Py_ssize_t n = len(seq), i, j
+        cdef Py_ssize_t n = len(seq), i
         cdef Py_ssize_t nkeep = 0 if keep is None else keep.shape[0]
-        cdef uint64_t key, t
+        cdef uint64_t key
         cdef bytearray marks = bytearray(n)
         cdef unsigned char *m = marks
+        cdef const unsigned char *kept = &keep[0] if nkeep else NULL
         for i in range(n):
             key = _packed(seq[i])
             self._grow_for_one()
-            j = self._probe(key)
-            t = self._slots[j] >> _SHIFT
-            if self._slots[j] == 0:
-                self._slots[j] = key
-                self._count += 1
-                m[i] = 1
-            elif t and <Py_ssize_t>t < nkeep and keep[t]:
-                m[i] = 2
-            else:
-                self._slots[j] = key
+            m[i] = self._mark(key, kept, nkeep)
         return marks
 
     def tag_keys(self, keys, tag, const unsigned char[:] marks=None) -> int:
@@ -376,9 +383,8 @@ cdef class NumberSet:
         bulk import holds them) instead of packed keys: same marks, same effect, and each number's
         slot fetched ahead of its turn (the probes of a large table are cache misses, the
         bulk of the cost). A number out of range raises ValueError, before any change."""
-        cdef Py_ssize_t n = count, i, j
+        cdef Py_ssize_t n = count, i
         cdef Py_ssize_t nkeep = 0 if keep is None else keep.shape[0]
-        cdef uint64_t key, t
         if not 0 <= n <= numbers.shape[0]:
             raise ValueError(f"count {n} for {numbers.shape[0]} numbers")
         for i in range(n):
@@ -387,22 +393,13 @@ cdef class NumberSet:
                                  "(10 to 10**15 - 1)")
         cdef bytearray marks = bytearray(n)
         cdef unsigned char *m = marks
+        cdef const unsigned char *kept = &keep[0] if nkeep else NULL
         for i in range(n):
             self._grow_for_one()
             if i + _AHEAD < n:
                 GATEWAY_PREFETCH(&self._slots[_mix(numbers[i + _AHEAD])
                                               & <uint64_t>(self._capacity - 1)])
-            key = numbers[i]
-            j = self._probe(key)
-            t = self._slots[j] >> _SHIFT
-            if self._slots[j] == 0:
-                self._slots[j] = key
-                self._count += 1
-                m[i] = 1
-            elif t and <Py_ssize_t>t < nkeep and keep[t]:
-                m[i] = 2
-            else:
-                self._slots[j] = key
+            m[i] = self._mark(numbers[i], kept, nkeep)
         return marks
 
     def tag_numbers(self, const uint64_t[::1] numbers, Py_ssize_t count, tag,
