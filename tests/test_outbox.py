@@ -63,16 +63,17 @@ def accepted(message_id, part, opid, at=1001.0):
     )
 
 
-def receipt(opid, stat="DELIVRD", at=1005.0):
+def receipt(opid, stat="DELIVRD", at=1005.0, *, err="000", final=True, permanent=False):
     return ReceiptUpdate(
         key=opid_key("sim", opid),
         operator="sim",
         message_id=opid,
         stat=stat,
-        err="000",
-        final=True,
+        err=err,
+        final=final,
         delivered=stat == "DELIVRD",
         at=at,
+        permanent=permanent,
     )
 
 
@@ -212,10 +213,7 @@ def test_an_intermediate_receipt_is_an_event_and_changes_no_state(outbox):
     m = new(outbox)
     write(outbox, accept=[m])
     write(outbox, results=[accepted(m.id, 0, "B1")])
-    enroute = ReceiptUpdate(
-        key=opid_key("sim", "B1"), operator="sim", message_id="B1", stat="ENROUTE", err="000",
-        final=False, delivered=False, at=1003.0, permanent=True,
-    )
+    enroute = receipt("B1", stat="ENROUTE", at=1003.0, final=False, permanent=True)
     batch = write(outbox, receipts=[enroute])
     assert [(e["event"], e["stat"], e["part"]) for e in batch.events] == [("receipt", "ENROUTE", 1)]
     assert batch.failed_numbers == [] and batch.finished == []
@@ -228,10 +226,7 @@ def test_a_permanent_failure_receipt_fails_the_message_and_counts_against_the_nu
     m = new(outbox)
     write(outbox, accept=[m])
     write(outbox, results=[accepted(m.id, 0, "C1")])
-    undeliv = ReceiptUpdate(
-        key=opid_key("sim", "C1"), operator="sim", message_id="C1", stat="UNDELIV", err="001",
-        final=True, delivered=False, at=1009.0, permanent=True,
-    )
+    undeliv = receipt("C1", stat="UNDELIV", at=1009.0, err="001", permanent=True)
     batch = write(outbox, receipts=[undeliv])
     assert [e["event"] for e in batch.events] == ["receipt", "status"]
     status = batch.events[1]
