@@ -38,6 +38,10 @@ log = structlog.get_logger("gateway.dispatch")
 #: Times a part whose outcome stayed unknown is sent again before it is failed.
 MAX_UNKNOWN = 3
 
+#: Messages a feeder takes from its lane at most between two checkpoints (it awaits only when
+#: the lane is empty or the links' queue full).
+FEED_CHECKPOINT = 256
+
 #: Ranks in a lane: retries first, then transactional, then marketing.
 RANK_RETRY, RANK_TRANSACTIONAL, RANK_MARKETING = 0, 1, 2
 
@@ -168,6 +172,13 @@ class Lane:
         heapq.heappush(self._heap, (rank, -priority, seq, message, part))
         self._ready.set()
 
+    def pop_nowait(self) -> tuple[Outgoing, int | None] | None:
+        """The next item, or None when the lane is empty (no coroutine: the feeder's hot path)."""
+        if not self._heap:
+            return None
+        _, _, _, message, part = heapq.heappop(self._heap)
+        return message, part
+
     async def pop(self) -> tuple[Outgoing, int | None]:
         while not self._heap:
             self._ready = trio.Event()
@@ -296,10 +307,23 @@ class Dispatcher:
         operator = lane.operator
         name = lane.route.name
         submit = operator.submit
+        submit_nowait = operator.submit_nowait
         sent_at = self._sent_at
         clock = self.clock
+        unchecked = 0
         while True:
-            message, only = await lane.pop()
+            # Without awaiting while there is work and room (the links' queue, bounded, fills
+            # within a few hundred parts and the feeder then waits in ``submit``): a coroutine
+            # per part and per message costs more than the part's PDU.
+            item = lane.pop_nowait()
+            if item is None:
+                item = await lane.pop()
+                unchecked = 0
+            elif unchecked >= FEED_CHECKPOINT:
+                await trio.lowlevel.checkpoint()  # a long run of skipped or expired messages
+                unchecked = 0
+            unchecked += 1
+            message, only = item
             if message.done:
                 continue
             trio_now = trio.current_time()
@@ -345,7 +369,12 @@ class Dispatcher:
                 # The clock read above serves the first part; a later part may have waited
                 # in ``submit`` for room in the operator's queue, so it reads the clock again.
                 sent_at[(message.id, index)] = trio_now if n == 0 else trio.current_time()
-                await submit(SubmitJob(pdu=pdu, tag=(message, index, total)))
+                job = SubmitJob(pdu=pdu, tag=(message, index, total))
+                try:
+                    submit_nowait(job)
+                except trio.WouldBlock:
+                    await submit(job)
+                    unchecked = 0
 
     async def _report(self, outcomes: trio.MemoryReceiveChannel[SubmitOutcome]) -> None:
         """Outcomes, in batches of what is already there: one outbox batch for many."""

@@ -285,6 +285,10 @@ class Operator:
     async def submit(self, job: SubmitJob) -> None:
         await self.queue.put(job)
 
+    def submit_nowait(self, job: SubmitJob) -> None:
+        """``submit`` when the queue has room; raises trio.WouldBlock when it is full."""
+        self.queue.put_nowait(job)
+
     @property
     def bound_links(self) -> int:
         return sum(1 for link in self.links if link.session is not None and link.session.is_bound)
