@@ -715,6 +715,15 @@ class Link:
             if isinstance(event, RequestReceived):
                 inbound.append(event.pdu)
                 continue
+            if (
+                type(event) is ResponseReceived
+                and event.pdu.command_status == 0
+                and event.request.command_id == CommandId.SUBMIT_SM
+                and conn.report_until is None
+                and self._accepted_nowait(event)
+            ):
+                window_moved = True
+                continue
             window_moved = window_moved or _frees_a_slot(event)
             try:
                 reason = await self._on_event(conn, event)
@@ -735,6 +744,30 @@ class Link:
             conn.window_changed.set()
         if closed is not None:
             raise LinkClosed(closed)
+
+    def _accepted_nowait(self, event: ResponseReceived) -> bool:
+        """Report an accepted submit_sm at once if the outcome channel has room (nearly every
+        part, at work): what ``_submit_answered`` does for status 0, without its awaits. False
+        when the channel is full or closed: the caller then takes the general path."""
+        job: SubmitJob = event.request.tag  # type: ignore[assignment]
+        try:
+            self.operator.outcomes.send_nowait(
+                _submit_outcome(
+                    tag=job.tag,
+                    outcome=Outcome.ACCEPTED,
+                    command_status=0,
+                    message_id=event.pdu.message_id,
+                    attempts=job.attempts,
+                    operator=self.settings.name,
+                )
+            )
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        operator = self.operator
+        operator.throttle.ok()
+        if operator.pacer is not None:
+            operator.pacer.ok()
+        return True
 
     async def _deliverer(self, conn: _Connection) -> None:
         """Hand deliveries to the InboundHandler (everything read meanwhile in one call: one
